@@ -1,0 +1,35 @@
+"""The code location: every asset, check, job, schedule, sensor and resource, assembled here and only here.
+
+Each layer package holds its Dagster wiring in `assets.py` and its pure polars transforms in modules without Dagster
+objects. Asset keys are `[schema, table]`; the group name equals the schema.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from of_scheduler_assets import settings
+from of_scheduler_assets.automation import jobs
+from of_scheduler_assets.ops_config import assets as ops_config_assets
+from of_scheduler_assets.resources import build_resources
+
+ASSETS = [*ops_config_assets.ASSETS]
+ASSET_CHECKS = [*ops_config_assets.CHECKS]
+
+
+def build_definitions() -> dg.Definitions:
+    # Locally every step runs in one process: DuckDB admits one writing process per file, and re-importing the code
+    # location per step costs seconds. On BigQuery, steps run in parallel processes.
+    executor = dg.in_process_executor if settings.target() == "local" else dg.multiprocess_executor
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=ASSET_CHECKS,
+        jobs=jobs.JOBS,
+        schedules=[],
+        sensors=[],
+        resources=build_resources(),
+        executor=executor,
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,20 @@
+"""Resources of the code location, chosen by environment variables (see README "Configuration")."""
+
+from __future__ import annotations
+
+from of_scheduler_assets import settings
+from of_scheduler_assets.resources.config import OpsConfigResource
+from of_scheduler_assets.resources.seeds import seeds_resource_from_env
+from of_scheduler_assets.resources.warehouse import warehouse_io_manager
+
+
+def build_resources() -> dict:
+    import dagster as dg
+
+    return {
+        "io_manager": warehouse_io_manager(),
+        "ops_config_file": OpsConfigResource(
+            override_path=dg.EnvVar("OF_SCHEDULER_CONFIG") if settings._env("OF_SCHEDULER_CONFIG") else None
+        ),
+        "seeds": seeds_resource_from_env(),
+    }
