@@ -1,0 +1,133 @@
+"""`of-scheduler`: the newcomer's entry point.
+
+    of-scheduler run   generate the sample world (unless the same one is there), materialize every asset into the
+                       warehouse, and print where to look
+    of-scheduler ui    start the Dagster UI on this code location with the same instance
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from of_scheduler_assets import settings
+
+DEFAULT_SCALE = 0.1
+
+
+def _prepare_dagster_home() -> Path:
+    """A persistent local instance, so runs made here show up in the UI; telemetry off."""
+    dagster_home = settings.dagster_home()
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home
+
+
+def _world_is_current(home: Path, args: argparse.Namespace) -> bool:
+    manifest = home / "sample_manifest.json"
+    if args.regenerate or not manifest.exists():
+        return False
+    meta = json.loads(manifest.read_text())
+    wanted = {"seed": args.seed, "scale": args.scale, "days": args.days, "faults": args.faults}
+    return all(meta.get(k) == v for k, v in wanted.items())
+
+
+def generate_world(home: Path, args: argparse.Namespace) -> None:
+    if _world_is_current(home, args):
+        print(f"sample world: reusing {home} (same seed, scale, days and faults; --regenerate to rebuild)")
+        return
+    cmd = [sys.executable, "-m", "of_scheduler_assets.sample", "--out", str(home), "--scale", str(args.scale),
+           "--seed", str(args.seed), "--days", str(args.days), "--faults", str(args.faults)]
+    print("sample world:", " ".join(cmd[2:]), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def materialize_everything() -> dict:
+    """One run of every asset that exists (with its checks), recorded in the local Dagster instance."""
+    import dagster as dg
+
+    from of_scheduler_assets.definitions import build_definitions
+
+    defs = build_definitions()
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    failed_checks = [e.asset_check_key.to_user_string() for e in result.get_asset_check_evaluations() if not e.passed]
+    return {"run_id": result.run_id, "success": result.success, "failed_checks": failed_checks}
+
+
+def warehouse_summary() -> list[tuple[str, str, int]]:
+    from of_scheduler_assets.resources.warehouse import open_duckdb
+
+    conn = open_duckdb(str(settings.warehouse_path()), read_only=True)
+    try:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog', 'main') ORDER BY 1, 2"
+        ).fetchall()
+        return [(s, t, conn.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0]) for s, t in tables]
+    finally:
+        conn.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    home = settings.home()
+    home.mkdir(parents=True, exist_ok=True)
+    dagster_home = _prepare_dagster_home()
+    generate_world(home, args)
+    outcome = materialize_everything()
+
+    print()
+    print(f"run {outcome['run_id']}: {'succeeded' if outcome['success'] else 'FAILED'} in {time.monotonic() - started:.0f} s")
+    if outcome["failed_checks"]:
+        print("failed checks:", ", ".join(outcome["failed_checks"]))
+    if settings.target() == "local":
+        print(f"\nwarehouse (DuckDB): {settings.warehouse_path()}")
+        for schema, table, rows in warehouse_summary():
+            print(f"  {schema}.{table}: {rows:,} rows")
+        print(f"  schemas: {', '.join(settings.LAYER_SCHEMAS)}")
+        print(f"  query it: duckdb {settings.warehouse_path()}  (or python: duckdb.connect(path, read_only=True))")
+    else:
+        print("\nwarehouse: BigQuery project $OF_SCHEDULER_BQ_PROJECT, one dataset per layer")
+    print(f"sample world: {home} (inbox/, downloads/, seeds/, truth/, sample_manifest.json)")
+    print(f"exports:      {settings.exports_dir()}")
+    print(f"Dagster UI:   make ui  ->  http://127.0.0.1:3000  (instance {dagster_home})")
+    return 0 if outcome["success"] and not outcome["failed_checks"] else 1
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    _prepare_dagster_home()
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    return subprocess.call(cmd, cwd=root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="of-scheduler", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="generate the sample world and materialize every asset")
+    run.add_argument("--scale", type=float, default=DEFAULT_SCALE, help=f"world size, 1.0 = the real agency (default {DEFAULT_SCALE})")
+    run.add_argument("--seed", type=int, default=7)
+    run.add_argument("--days", type=int, default=180)
+    run.add_argument("--faults", type=float, default=0.0, help="share of reports with an injected bad input")
+    run.add_argument("--regenerate", action="store_true", help="rebuild the sample world even if it is current")
+    run.set_defaults(func=cmd_run)
+    ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this code location")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
