@@ -73,7 +73,7 @@ def warehouse_summary() -> list[tuple[str, str, int]]:
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_schema NOT IN ('information_schema', 'pg_catalog', 'main') ORDER BY 1, 2"
         ).fetchall()
-        return [(s, t, conn.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0]) for s, t in tables]
+        return [(s, t, conn.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchall()[0][0]) for s, t in tables]
     finally:
         conn.close()
 

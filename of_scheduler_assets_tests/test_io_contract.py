@@ -303,3 +303,16 @@ def test_a_run_creates_every_layer_schema(duckdb_backend):
 
     _materialize([anything], duckdb_backend)
     assert set(settings.LAYER_SCHEMAS) <= duckdb_backend.schemas()
+
+
+def test_reader_sees_what_the_io_manager_wrote_and_none_before(warehouse_backend):
+    table = _name("state")
+    reader = warehouse_backend.reader()
+    assert reader.read_table(SCHEMA, table) is None
+
+    @dg.asset(name=table, key_prefix=[SCHEMA])
+    def state() -> pl.DataFrame:
+        return contract_frame(n=5)
+
+    _materialize([state], warehouse_backend)
+    assert_frame_equal(_sorted(reader.read_table(SCHEMA, table)), contract_frame(n=5))

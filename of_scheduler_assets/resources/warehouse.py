@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -184,3 +185,74 @@ def warehouse_io_manager() -> dg.ConfigurableIOManagerFactory:
 
         return bigquery_io_manager_from_env()
     return duckdb_io_manager_from_env()
+
+
+class WarehouseReader(dg.ConfigurableResource):
+    """Reads a table's current content on the configured target: for state tables (e.g. `ops/ingestion_state`) whose
+    next version is built from the previous one. Returns None when the table does not exist yet.
+    """
+
+    target: str = Field(default="local", description="local (DuckDB) or bigquery")
+    database: str | None = Field(default=None, description="DuckDB file (local)")
+    project: str | None = Field(default=None, description="BigQuery project")
+    location: str | None = Field(default=None, description="BigQuery location")
+    gcp_credentials: str | None = Field(default=None, description="base64 service-account JSON (secret)")
+    api_endpoint: str | None = Field(default=None, description="tests only: BigQuery emulator endpoint")
+
+    def read_table(self, schema: str, table: str) -> pl.DataFrame | None:
+        if self.target == "bigquery":
+            return self._read_bigquery(schema, table)
+        if not self.database or not Path(self.database).exists():
+            return None
+        conn = open_duckdb(self.database)
+        try:
+            exists = conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
+            ).fetchall()[0][0]
+            return read_duckdb_table(conn, f'SELECT * FROM "{schema}"."{table}"') if exists else None
+        finally:
+            conn.close()
+
+    def _read_bigquery(self, schema: str, table: str) -> pl.DataFrame | None:
+        from google.api_core.exceptions import NotFound
+
+        from of_scheduler_assets.resources.bigquery import make_bigquery_client, read_table_as_polars
+
+        if self.gcp_credentials and not self.api_endpoint:
+            import base64
+            import json
+
+            from google.cloud import bigquery
+            from google.oauth2 import service_account
+
+            info = json.loads(base64.b64decode(self.gcp_credentials))
+            client = bigquery.Client(
+                project=self.project,
+                location=self.location,
+                credentials=service_account.Credentials.from_service_account_info(info),
+            )
+        else:
+            client = make_bigquery_client(self.project, self.location, self.api_endpoint)
+        try:
+            return read_table_as_polars(client, f"{self.project}.{schema}.{table}")
+        except NotFound:
+            return None
+        finally:
+            client.close()
+
+
+def warehouse_reader() -> WarehouseReader:
+    if settings.target() == "bigquery":
+        import os
+
+        def optional(name: str):
+            return dg.EnvVar(name) if os.environ.get(name) else None
+
+        return WarehouseReader(
+            target="bigquery",
+            project=dg.EnvVar("OF_SCHEDULER_BQ_PROJECT"),
+            location=optional("OF_SCHEDULER_BQ_LOCATION"),
+            gcp_credentials=optional("OF_SCHEDULER_BQ_CREDENTIALS"),
+            api_endpoint=optional("OF_SCHEDULER_BQ_API_ENDPOINT"),
+        )
+    return WarehouseReader(target="local", database=str(settings.warehouse_path()))

@@ -20,7 +20,7 @@ from of_scheduler_assets.resources.warehouse import DuckDBPolarsIOManager, DuckD
 class _DieAfterInsert(DuckDBPolarsTypeHandler):
     def handle_output(self, context, table_slice, obj, connection):
         super().handle_output(context, table_slice, obj, connection)
-        still_open = connection.execute(f'SELECT count(*) FROM "{table_slice.schema}"."{table_slice.table}"').fetchone()
+        still_open = connection.execute(f'SELECT count(*) FROM "{table_slice.schema}"."{table_slice.table}"').fetchall()[0]
         print(f"inserted, rows visible inside the open transaction: {still_open[0]}", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
 

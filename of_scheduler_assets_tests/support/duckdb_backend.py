@@ -32,7 +32,7 @@ class DuckDBBackend:
                 conn.execute(
                     "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                     [dataset, table],
-                ).fetchone()[0]
+                ).fetchall()[0][0]
             )
         finally:
             conn.close()
@@ -43,3 +43,8 @@ class DuckDBBackend:
             return {row[0] for row in conn.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
         finally:
             conn.close()
+
+    def reader(self):
+        from of_scheduler_assets.resources.warehouse import WarehouseReader
+
+        return WarehouseReader(target="local", database=str(self.path))
