@@ -132,6 +132,10 @@ class ReportTable:
     missing_optional_columns: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)  # keys used in extra_cols_json, left to right
     detected_type: str = "xlsx"
+    # Set only by read_report(..., strict=False): the report is rejected for its columns, but its rows were read
+    # (every one of them goes to quarantine with this reason; nothing is lost).
+    reject_reason: str | None = None
+    reject_detail: str | None = None
 
     @property
     def n_rows(self) -> int:
@@ -359,8 +363,14 @@ _ROW_SCHEMA = {
 }
 
 
-def read_report(data: bytes, detected_type: str) -> ReportTable:
-    """Read a report file of ``detected_type`` (``xlsx``, ``xls`` or ``csv``; §2.7) into raw text rows."""
+def read_report(data: bytes, detected_type: str, *, strict: bool = True) -> ReportTable:
+    """Read a report file of ``detected_type`` (``xlsx``, ``xls`` or ``csv``; §2.7) into raw text rows.
+
+    A missing or duplicated required column raises ``ReportRejected`` when ``strict``; otherwise the rows are still
+    returned (a duplicated column's first occurrence fills the std column, the others go to ``extra_cols_json``)
+    with ``reject_reason`` set, so that ingestion can quarantine each row with the reason.
+    """
+    reject: tuple[str, str] | None = None
     kind = (detected_type or "").lower().lstrip(".")
     sheet_names: list[str] = []
     if kind in ("xlsx", "xls", "xlsm", "xlsb", "ods"):
@@ -402,8 +412,8 @@ def read_report(data: bytes, detected_type: str) -> ReportTable:
     mapping = map_headers(headers)
     normalised = mapping["normalised"]
     for std, idxs in mapping["duplicates"].items():
-        if std in REQUIRED_COLUMNS:
-            raise ReportRejected(
+        if std in REQUIRED_COLUMNS and reject is None:
+            reject = (
                 "duplicate_required_column",
                 f"columns {[headers[i] for i in idxs]} all map to required column {std!r}",
             )
@@ -411,15 +421,18 @@ def read_report(data: bytes, detected_type: str) -> ReportTable:
     header_map: dict[str, str] = {}
     extras: list[tuple[str, int]] = []  # (json key, grid column)
     for i, std in enumerate(mapping["std"]):
-        if std is not None:
+        duplicate = std is not None and std in std_to_col  # a later column aliasing to a taken std name
+        if std is not None and not duplicate:
             std_to_col[std] = keep[i]
             header_map[headers[i]] = std
-        if std is None or std == CREATOR_COLUMN:
+        if std is None or std == CREATOR_COLUMN or duplicate:
             extras.append((_extra_key(i, headers, normalised), keep[i]))
 
     missing_req = [c for c in REQUIRED_COLUMNS if c not in std_to_col]
-    if missing_req:
-        raise ReportRejected("missing_required_column", f"missing required column(s): {', '.join(missing_req)}")
+    if missing_req and reject is None:
+        reject = ("missing_required_column", f"missing required column(s): {', '.join(missing_req)}")
+    if reject is not None and strict:
+        raise ReportRejected(*reject)
     missing_opt = [c for c in OPTIONAL_COLUMNS if c not in std_to_col]
     if missing_opt:
         flags.append("missing_optional_column")
@@ -452,4 +465,6 @@ def read_report(data: bytes, detected_type: str) -> ReportTable:
         missing_optional_columns=missing_opt,
         extra_columns=[k for k, _ in extras],
         detected_type=kind,
+        reject_reason=reject[0] if reject else None,
+        reject_detail=reject[1] if reject else None,
     )

@@ -721,3 +721,24 @@ def test_map_headers_aliases_and_duplicates():
         None,
     ]
     assert m["duplicates"] == {"earnings": [8, 12]}
+
+
+def test_lenient_read_keeps_the_rows_of_a_report_rejected_for_its_columns():
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    ws = wb.add_worksheet()
+    for r, row in enumerate(
+        [["Message", "Sending time", "Price", "Amount", "Sent"], ["hi", "Sep 2, 2025 at 3:04 PM", "$5.00", "7", "10"],
+         ["yo", "Sep 3, 2025 at 3:04 PM", "-", "8", "11"]]
+    ):
+        for c, v in enumerate(row):
+            ws.write_string(r, c, v)
+    wb.close()
+    data = buf.getvalue()
+    with pytest.raises(ReportRejected, match="duplicate_required_column"):
+        read_report(data, "xlsx")
+    table = read_report(data, "xlsx", strict=False)
+    assert table.reject_reason == "duplicate_required_column"
+    assert table.rows["price"].to_list() == ["$5.00", "-"]  # the first aliasing column fills the std column
+    assert ['"Amount": "7"' in j for j in table.rows["extra_cols_json"].to_list()] == [True, False]
+    assert table.rows["row_number"].to_list() == [1, 2]
