@@ -32,13 +32,13 @@ def hash_uniform(text: str) -> float:
 
 # --- caption identity (§7) -------------------------------------------------------------------------------------------
 
-_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>")
+TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>")  # a well-formed tag; "<3" is not one
 _WS_RE = re.compile(r"\s+", re.UNICODE)
 
 
 def strip_tags(text: str) -> str:
     """Replace every well-formed tag with one space (``<3`` is not a tag)."""
-    return _TAG_RE.sub(" ", text)
+    return TAG_RE.sub(" ", text)
 
 
 def collapse_ws(text: str) -> str:
@@ -49,6 +49,22 @@ def collapse_ws(text: str) -> str:
 def caption_norm(text: str | None) -> str:
     """``casefold(collapse_ws(NFKC(strip_tags(html.unescape(text)))))`` on the text exactly as received."""
     return collapse_ws(unicodedata.normalize("NFKC", strip_tags(html.unescape(text or "")))).casefold()
+
+
+_BR_RE = re.compile(r"</?br\s*/?>", re.IGNORECASE)
+_NULL_CELLS = frozenset({"nan", "None", "NaN"})
+
+
+def display_text(raw: str | None) -> str:
+    """The caption's display text (10-ingestion §5, message rule): unescape, CRLF/CR -> LF, ``<br>`` -> LF, other
+    tags removed, NBSP -> space, U+200B/U+FEFF removed (ZWJ and VS16 kept), trailing spaces of each line and the ends
+    trimmed; line breaks are never collapsed. A whole-cell ``nan``/``None``/``NaN`` is empty."""
+    if raw is None or raw.strip() in _NULL_CELLS:
+        return ""
+    s = html.unescape(raw).replace("\r\n", "\n").replace("\r", "\n")
+    s = TAG_RE.sub(lambda m: "\n" if _BR_RE.fullmatch(m.group(0)) else "", s)
+    s = s.replace("\u00a0", " ").replace("\u200b", "").replace("\ufeff", "")
+    return "\n".join(line.rstrip() for line in s.split("\n")).strip()
 
 
 def caption_hash_from_norm(norm: str) -> str:
@@ -84,7 +100,7 @@ def safe(value: str) -> str:
 # --- page names (§6.1) -----------------------------------------------------------------------------------------------
 
 _EXT_RE = re.compile(r"\.(xlsx|xls|csv|txt|pdf)$")
-_POSSESSIVE_RE = re.compile(r"(\w)['’]s\b")
+_POSSESSIVE_RE = re.compile(r"(\w)['’]s(?=[^0-9a-z]|$)")  # also before "_": luna's_paid_page
 _TOKEN_SPLIT_RE = re.compile(r"[^0-9a-z]+")
 _NOISE_TOKENS = frozenset({"page", "pages", "account", "model", "creator"})
 _PAGE_TYPE_ORDER = ("vip", "paid", "free")

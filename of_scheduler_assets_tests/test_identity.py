@@ -23,6 +23,7 @@ from of_scheduler_assets import identity
         ("Luna Example’s Paid Page.xlsx", "luna_example", "lunaexample", "paid", False),
         ("Chloé Dúbois  FREE account", "chloe_dubois", "chloedubois", "free", False),
         ("Mia Demo", "mia_demo", "miademo", None, False),
+        ("luna's_paid_page", "luna", "luna", "paid", False),
     ],
 )
 def test_page_names_normalise_as_the_spec_examples(raw, alias_key, compact, page_type, both):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import html
 import io
 import json
 import re
@@ -28,6 +27,7 @@ from of_scheduler_assets.identity import (
     caption_id_from_hash,
     caption_norm,
     collapse_ws,
+    display_text,
     normalise_page_name,
     sha256_hex,
 )
@@ -231,23 +231,6 @@ def classify_frame(
         contains_renew=renew,
         mentions_tip=tip,
     )
-
-
-# --- display text (§5, message rule; applied to bank cells) ----------------------------------------------------------
-
-_BR_RE = re.compile(r"</?br\s*/?>", re.IGNORECASE)
-_ANY_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>")
-
-
-def display_text(raw: str | None) -> str:
-    """Display text: unescape, newlines unified, ``<br>`` → newline, other tags removed, NBSP → space, U+200B/U+FEFF
-    removed, trailing spaces of each line and the ends trimmed; line breaks are kept."""
-    if raw is None or raw.strip() in ("nan", "None", "NaN"):
-        return ""
-    s = html.unescape(raw).replace("\r\n", "\n").replace("\r", "\n")
-    s = _ANY_TAG_RE.sub(lambda m: "\n" if _BR_RE.fullmatch(m.group(0)) else "", s)
-    s = s.replace("\u00a0", " ").replace("\u200b", "").replace("\ufeff", "")
-    return "\n".join(line.rstrip() for line in s.split("\n")).strip()
 
 
 # --- caption bank (§10) ----------------------------------------------------------------------------------------------
