@@ -10,11 +10,21 @@ import dagster as dg
 
 from of_scheduler_assets import settings
 from of_scheduler_assets.automation import jobs
+from of_scheduler_assets.layer_01_raw import assets as raw_assets
+from of_scheduler_assets.layer_02_staging import assets as staging_assets
+from of_scheduler_assets.ops import assets as ops_assets
 from of_scheduler_assets.ops_config import assets as ops_config_assets
+from of_scheduler_assets.ops_monitor import assets as ops_monitor_assets
 from of_scheduler_assets.resources import build_resources
 
-ASSETS = [*ops_config_assets.ASSETS]
-ASSET_CHECKS = [*ops_config_assets.CHECKS]
+ASSETS = [
+    *ops_config_assets.ASSETS,
+    *raw_assets.ASSETS,
+    *staging_assets.ASSETS,
+    *ops_assets.ASSETS,
+    *ops_monitor_assets.ASSETS,
+]
+ASSET_CHECKS = [*ops_config_assets.CHECKS, *staging_assets.CHECKS, *ops_assets.CHECKS]
 
 
 def build_definitions() -> dg.Definitions:

@@ -5,9 +5,10 @@ Rules, applied to each distinct (name_raw, source):
 1. ``normalise_page_name`` (identity.py) gives alias_key, compact_key, the page-type token, the *both* marker.
 2. An empty key -> ``page_name_not_found`` / ``needs_alias``.
 3. Creator lookup (exact ``compact_key`` only, never fuzzy):
-   a. ``ops_config.page_aliases`` rows whose alias has the same compact_key. Among several alias rows the one whose
-      ``page_type`` equals the name's token wins, then a row without page_type, then a pinned row. Alias rows that
-      disagree on ``username_std`` (for the chosen tier) -> ``ambiguous_page``.
+   a. ``ops_config.page_aliases`` rows whose alias has the same compact_key. For a name with a page-type token, the
+      row pinning that type wins, then a row without page_type, then any pinned row; for a name without one (bare
+      or *both*), pinned rows win, then unpinned ones. Alias rows that disagree on ``username_std`` (for the chosen
+      tier) -> ``ambiguous_page``.
    b. else the compact form of every known ``username_std`` in ``pages``; several different usernames with one
       compact form -> ``ambiguous_page``.
 4. Page type (first that applies): the name's token; else the alias's pinned page_type; else the creator's only page
@@ -184,11 +185,14 @@ def resolve_page_names(
         ambiguous = False
         candidates = alias_rows.get(pn.compact_key, [])
         if candidates:
-            tiers = (
-                [c for c in candidates if token is not None and c[1] == token],
-                [c for c in candidates if c[1] is None],
-                [c for c in candidates if c[1] is not None],
-            )
+            # With a page-type token in the name, the alias row of that type, then an unpinned one; without one
+            # (a bare name or "(Both Pages)"), a pinning row first: only a pin can name the page (§6.2.1, §6.2.4).
+            pinned_rows = [c for c in candidates if c[1] is not None]
+            unpinned_rows = [c for c in candidates if c[1] is None]
+            if token is not None:
+                tiers = ([c for c in pinned_rows if c[1] == token], unpinned_rows, pinned_rows)
+            else:
+                tiers = (pinned_rows, unpinned_rows)
             chosen = next(t for t in tiers if t) if any(tiers) else []
             users = {c[0] for c in chosen}
             pins = {c[1] for c in chosen if c[1] is not None}

@@ -1,6 +1,5 @@
 """Dagster wiring of the `ops_config` layer: the loaded YAML and the seed tables (content hash = data version)."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from of_scheduler_assets import settings
 from of_scheduler_assets.resources.config import OpsConfigResource
+from of_scheduler_assets.resources.mailbox import mailbox_resource_from_env
 from of_scheduler_assets.resources.seeds import seeds_resource_from_env
-from of_scheduler_assets.resources.warehouse import warehouse_io_manager
+from of_scheduler_assets.resources.storage import storage_resource_from_env
+from of_scheduler_assets.resources.warehouse import warehouse_io_manager, warehouse_reader
 
 
 def build_resources() -> dict:
@@ -13,8 +15,11 @@ def build_resources() -> dict:
 
     return {
         "io_manager": warehouse_io_manager(),
+        "warehouse": warehouse_reader(),
         "ops_config_file": OpsConfigResource(
             override_path=dg.EnvVar("OF_SCHEDULER_CONFIG") if settings._env("OF_SCHEDULER_CONFIG") else None
         ),
         "seeds": seeds_resource_from_env(),
+        "mailbox": mailbox_resource_from_env(),
+        "storage": storage_resource_from_env(),
     }

@@ -738,11 +738,11 @@ def _assignment_rows(page_rows, assign, sender_label, rng, spellings):
             label = code.replace(" ", " " * int(rng.integers(2, 6))) + " " * int(rng.integers(0, 3))
         else:
             label = code.lower()
-        name = std + "_" + t if k > 1 or rng.random() < 0.5 else std
+        with_type = k > 1 or rng.random() < 0.5
+        name = std + "_" + t if with_type else std
         if rng.random() < 0.3:
-            name = name.replace("_", "")
-            if k > 1:
-                name = std.replace("_", "") + "_" + t
+            # spaces deleted in one system; the page-type token stays a separate token (10-ingestion §6.1)
+            name = std.replace("_", "") + ("_" + t if with_type else "")
         out.append((label, name, code, f"{std}__{t}", label.lower().startswith("lead")))
     return out
 

@@ -476,6 +476,10 @@ def write_report(r: int):
             name = c["rep_display"][r]
         elif fault_kind == "unknown_page_name":
             name = c["typo_names"][r]
+            if "creator " in header:  # else every row would (rightly) be flagged creator_column_mismatch
+                k = header.index("creator ")
+                for rr in rows:
+                    rr[k] = ""
         elif fault_kind in ("plain_text_only", "nested_multipart_deep", "undecodable_part"):
             special = fault_kind
         elif fault_kind == "no_download_link":

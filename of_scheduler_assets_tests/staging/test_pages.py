@@ -196,3 +196,23 @@ def test_several_page_type_tokens_first_of_vip_paid_free_wins_and_is_reported():
     row = resolve(["Luna Example Free Paid"])["Luna Example Free Paid"]
     assert row["page_type"] == "paid"
     assert row["several_page_types"] is True
+
+
+def test_a_pinning_alias_releases_both_pages_and_bare_names_despite_unpinned_spellings():
+    # The creator's usual spellings are unpinned (their page-type token decides); a reviewer then pins the
+    # "(Both Pages)" phrasing to one page (catalogue #17, replay after an alias is added).
+    aliases = pl.DataFrame(
+        {
+            "alias": ["Mia Hart Free", "Mia Hart Paid", "Mia Hart (Both Pages)"],
+            "username_std": ["mia_hart", "mia_hart", "mia_hart"],
+            "page_type": [None, None, "paid"],
+        }
+    )
+    pages = pl.DataFrame(
+        {"username_std": ["mia_hart", "mia_hart"], "page_type": ["free", "paid"], "username_page": ["mia_hart__free", "mia_hart__paid"]}
+    )
+    names = pl.DataFrame({"name_raw": ["Mia Hart (Both Pages)", "Mia Hart Free", "Mia Hart"], "source": ["email"] * 3})
+    out = {r["name_raw"]: r for r in resolve_page_names(names, aliases, pages).iter_rows(named=True)}
+    assert out["Mia Hart (Both Pages)"]["username_page"] == "mia_hart__paid"
+    assert out["Mia Hart Free"]["username_page"] == "mia_hart__free"  # an explicit token still beats the pin
+    assert out["Mia Hart"]["username_page"] == "mia_hart__paid"  # same compact key as the pinned alias
