@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from of_scheduler_assets import settings
-from of_scheduler_assets.automation import jobs
+from of_scheduler_assets.automation import ingestion, jobs
 from of_scheduler_assets.layer_01_raw import assets as raw_assets
 from of_scheduler_assets.layer_02_staging import assets as staging_assets
 from of_scheduler_assets.ops import assets as ops_assets
@@ -35,8 +35,8 @@ def build_definitions() -> dg.Definitions:
         assets=ASSETS,
         asset_checks=ASSET_CHECKS,
         jobs=jobs.JOBS,
-        schedules=[],
-        sensors=[],
+        schedules=[*ingestion.SCHEDULES],
+        sensors=[*ingestion.SENSORS],
         resources=build_resources(),
         executor=executor,
     )

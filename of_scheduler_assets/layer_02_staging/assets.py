@@ -120,11 +120,9 @@ def stage_creator_stats(creator_stats_raw: pl.DataFrame, page_aliases: pl.DataFr
         )
         parsed.append(rows)
         quarantined.append(q)
-    parsed_all = pl.concat(parsed, how="diagonal_relaxed") if parsed else pl.DataFrame()
-    if parsed_all.is_empty():
-        staged, unresolved, resolutions = parsed_all, pl.DataFrame(schema=ingest.QUARANTINE_SCHEMA), pl.DataFrame()
-    else:
-        staged, unresolved, resolutions = ingest.stage_creator_stats(parsed_all, page_aliases, ingest.known_pages(page_registry))
+    # No file yet still gives typed (empty) tables: a warehouse cannot store a frame without columns.
+    parsed_all = pl.concat(parsed, how="diagonal_relaxed") if parsed else pl.DataFrame(schema=reference.STG_CREATOR_STATS_SCHEMA)
+    staged, unresolved, resolutions = ingest.stage_creator_stats(parsed_all, page_aliases, ingest.known_pages(page_registry))
     quarantine = pl.concat([*quarantined, unresolved], how="diagonal_relaxed") if quarantined else unresolved
     yield dg.Output(staged, "stg_creator_stats", metadata={"rows": staged.height})
     yield dg.Output(quarantine, "quarantine_creator_stats", metadata={"rows": quarantine.height})
@@ -156,13 +154,10 @@ def stage_scheduler_assignments(
         )
         parsed.append(rows)
         quarantined.append(q)
-    parsed_all = pl.concat(parsed, how="diagonal_relaxed") if parsed else pl.DataFrame()
-    if parsed_all.is_empty():
-        staged, unresolved, resolutions = parsed_all, pl.DataFrame(schema=ingest.QUARANTINE_SCHEMA), pl.DataFrame()
-    else:
-        staged, unresolved, resolutions = ingest.stage_scheduler_assignments(
-            parsed_all, page_aliases, ingest.known_pages(page_registry), scheduler_roster
-        )
+    parsed_all = pl.concat(parsed, how="diagonal_relaxed") if parsed else pl.DataFrame(schema=reference.STG_ASSIGNMENTS_SCHEMA)
+    staged, unresolved, resolutions = ingest.stage_scheduler_assignments(
+        parsed_all, page_aliases, ingest.known_pages(page_registry), scheduler_roster
+    )
     quarantine = pl.concat([*quarantined, unresolved], how="diagonal_relaxed") if quarantined else unresolved
     yield dg.Output(staged, "stg_scheduler_assignments", metadata={"rows": staged.height})
     yield dg.Output(quarantine, "quarantine_scheduler_assignments", metadata={"rows": quarantine.height})

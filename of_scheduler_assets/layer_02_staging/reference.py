@@ -31,6 +31,7 @@ from of_scheduler_assets.identity import (
     normalise_page_name,
     sha256_hex,
 )
+from of_scheduler_assets.layer_02_staging.report_rows import QUARANTINE_SCHEMA
 from of_scheduler_assets.layer_02_staging.tos import RULE_IDS, RULES_VERSION, evaluate_tos
 
 UTC = dt.UTC
@@ -110,21 +111,6 @@ def _unique_headers(names: list[str]) -> list[str]:
 
 # --- quarantine rows (§9.1) ------------------------------------------------------------------------------------------
 
-QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
-    "quarantine_id": pl.String,
-    "source_kind": pl.String,
-    "source_ref": pl.String,
-    "archive_uri": pl.String,
-    "row_number": pl.Int64,
-    "reason_code": pl.String,
-    "reason_detail": pl.String,
-    "raw_row_json": pl.String,
-    "ingestion_run_id": pl.String,
-    "quarantined_at": pl.Datetime("us", "UTC"),
-    "is_replayable": pl.Boolean,
-    "released_at": pl.Datetime("us", "UTC"),
-    "released_by_run_id": pl.String,
-}
 
 
 def quarantine_id(source_ref: str, row_number: int | None, reason_code: str) -> str:

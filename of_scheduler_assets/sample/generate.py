@@ -159,7 +159,9 @@ def generate(
         for ch in chunks:
             results.extend(writers.write_chunk(ch))
     else:
-        with mp.get_context("fork").Pool(workers) as pool:
+        # spawn, not fork: forking a process whose polars/DuckDB thread pools hold locks can deadlock the children
+        # (seen when the generator runs inside a busy process such as a test session). Workers get the context once.
+        with mp.get_context("spawn").Pool(workers, initializer=writers.set_context, initargs=(ctx,)) as pool:
             for res in pool.imap(writers.write_chunk, chunks):
                 results.extend(res)
     t_reports = time.time() - t0 - t_world

@@ -1,6 +1,6 @@
 """Per-report file writing (email + linked report file), run in a process pool.
 
-Workers read the world from the module global ``_CTX`` (inherited through ``fork``); every random choice of a report
+Workers read the world from the module global ``_CTX`` (set once per worker by the pool initializer); every random choice of a report
 is seeded by (seed, report index) only, so the output is identical for any worker count.
 """
 
