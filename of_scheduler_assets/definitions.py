@@ -24,7 +24,7 @@ ASSETS = [
     *ops_assets.ASSETS,
     *ops_monitor_assets.ASSETS,
 ]
-ASSET_CHECKS = [*ops_config_assets.CHECKS, *staging_assets.CHECKS, *ops_assets.CHECKS]
+ASSET_CHECKS = [*ops_config_assets.CHECKS, *raw_assets.CHECKS, *staging_assets.CHECKS, *ops_assets.CHECKS]
 
 
 def build_definitions() -> dg.Definitions:

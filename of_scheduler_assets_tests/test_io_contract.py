@@ -19,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 SCHEMA = "layer_03_foundation"
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-01-01")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # Every dtype the warehouse stores. Lists are never null in our tables (BigQuery REPEATED cannot hold NULL): use [].
 CONTRACT_SCHEMA = {

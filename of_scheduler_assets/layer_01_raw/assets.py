@@ -4,7 +4,8 @@
 import dagster as dg
 import polars as pl
 
-from of_scheduler_assets.layer_01_raw import intake, reference_files
+from of_scheduler_assets.checks.contracts import contract_check
+from of_scheduler_assets.layer_01_raw import intake, reference_files, schemas
 from of_scheduler_assets.resources.config import OpsConfigResource
 from of_scheduler_assets.resources.mailbox import MailboxResource
 from of_scheduler_assets.resources.storage import StorageResource
@@ -96,3 +97,9 @@ creator_stats_raw = _reference_raw_asset("creator_stats", "Creator Statistics ex
 scheduler_assignments_raw = _reference_raw_asset("scheduler_assignments", "Scheduler assignment exports, every record as text.")
 
 ASSETS = [mailbox_intake, caption_bank_raw, creator_stats_raw, scheduler_assignments_raw]
+CHECKS = [
+    contract_check(dg.AssetKey([GROUP, "report_emails"]), schemas.ReportEmails),
+    contract_check(dg.AssetKey([GROUP, "report_files"]), schemas.ReportFiles),
+    contract_check(dg.AssetKey([GROUP, "message_rows_raw"]), schemas.MessageRowsRaw),
+    *[contract_check(dg.AssetKey([GROUP, f"{kind}_raw"]), schemas.ReferenceRowsRaw) for kind in reference_files.KINDS],
+]

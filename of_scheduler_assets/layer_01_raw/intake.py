@@ -22,7 +22,7 @@ from of_scheduler_assets import identity
 from of_scheduler_assets.layer_01_raw.archive import ArchiveError, archive_report
 from of_scheduler_assets.layer_01_raw.download import FetchResult, fetch_report
 from of_scheduler_assets.layer_01_raw.email_parsing import ParsedEmail, extract_page_name, find_download
-from of_scheduler_assets.layer_01_raw.workbook import ReportRejected, read_report
+from of_scheduler_assets.layer_01_raw.workbook import RAW_CELL_COLUMNS, ReportRejected, read_report
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ REPORT_EMAILS_SCHEMA: dict[str, pl.DataType] = {
     "subject": pl.String,
     "from_address": pl.String,
     "page_name_raw": pl.String,
-    "fetch_status": pl.String,  # read | rejected | failed
+    "fetch_status": pl.String,  # read | rejected | failed | aged_out
     "attempts": pl.Int64,
     "first_seen_at": UTC_US,
     "last_attempt_at": UTC_US,
@@ -71,10 +71,7 @@ REPORT_FILES_SCHEMA: dict[str, pl.DataType] = {
     "ingestion_run_id": pl.String,
 }
 
-CELL_COLUMNS = [
-    "message", "sending_time", "sender", "status", "price", "sent", "viewed", "purchased", "earnings",
-    "withdrawn_by", "creator", "extra_cols_json",
-]
+CELL_COLUMNS = list(RAW_CELL_COLUMNS)
 MESSAGE_ROWS_RAW_SCHEMA: dict[str, pl.DataType] = {
     "ingestion_run_id": pl.String,
     "ingested_at": UTC_US,
@@ -236,13 +233,23 @@ def run_intake(
     files = _conform(previous_files, REPORT_FILES_SCHEMA)
     prior = {r["message_id"]: r for r in emails.iter_rows(named=True)}
 
+    in_window: set[str] = set()
+
     def already_processed(message_id: str) -> bool:
+        in_window.add(message_id)
         if settings.force_reprocess:
             return False
         previous = prior.get(message_id)
         return previous is not None and previous["fetch_status"] in DONE_STATUSES
 
     refs = mailbox.list_new(already_processed, settings.max_messages, backfill=settings.backfill)
+    # A failed email that a complete listing no longer returns has left the search window: it ages out (CRITICAL
+    # alert); a backfill run, whose query has no window, can still retry it.
+    listing_complete = len(refs) < settings.max_messages
+    aged_out = [
+        mid for mid, row in prior.items()
+        if row["fetch_status"] == "failed" and mid not in in_window and listing_complete
+    ]
     started, spent_bytes = time.monotonic(), 0
     email_rows, file_rows, raw_parts, stopped = [], [], [], None
     for ref in refs:
@@ -278,6 +285,8 @@ def run_intake(
         if rows is not None:
             raw_parts.append(rows)
 
+    for message_id in aged_out:
+        email_rows.append({**prior[message_id], "fetch_status": "aged_out", "processed_at": now()})
     updated = pl.DataFrame(email_rows, schema=REPORT_EMAILS_SCHEMA) if email_rows else _empty(REPORT_EMAILS_SCHEMA)
     touched = updated["message_id"].to_list()
     report_emails = pl.concat([emails.filter(~pl.col("message_id").is_in(touched)), updated]).sort("received_at", "message_id")

@@ -62,6 +62,8 @@ STD_COLUMNS: tuple[str, ...] = (
 REQUIRED_COLUMNS: tuple[str, ...] = ("message", "sending_time", "sent", "price")
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in STD_COLUMNS if c not in REQUIRED_COLUMNS)
 CREATOR_COLUMN = "creator"
+# Every text cell a report row keeps in the raw layer: the ten std columns, the creator column, the extras as JSON.
+RAW_CELL_COLUMNS: tuple[str, ...] = (*STD_COLUMNS, CREATOR_COLUMN, "extra_cols_json")
 
 # §4 alias table, in spec order; compared after normalisation; first match wins.
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {

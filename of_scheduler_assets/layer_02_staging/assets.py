@@ -27,6 +27,20 @@ def _files(raw: pl.DataFrame) -> list[dict]:
     return raw.select(cols).unique("file_sha256").sort("arrival_order").to_dicts()
 
 
+def _parse_files(raw: pl.DataFrame, parser, schema: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse every archived file of a reference raw table: (parsed rows, quarantine rows). No file yet still gives
+    typed (empty) tables: a warehouse cannot store a frame without columns."""
+    parsed, quarantined = [pl.DataFrame(schema=schema)], [pl.DataFrame(schema=ingest.QUARANTINE_SCHEMA)]
+    for f in _files(raw):
+        rows, q = parser(
+            read_archived(f["archive_uri"]), file_sha256=f["file_sha256"], ingested_at=f["ingested_at"],
+            ingestion_run_id=f["ingestion_run_id"], archive_uri=f["archive_uri"],
+        )
+        parsed.append(rows)
+        quarantined.append(q)
+    return pl.concat(parsed, how="diagonal_relaxed"), pl.concat(quarantined, how="diagonal_relaxed")
+
+
 @dg.multi_asset(
     outs={
         "stg_message_events": _out("stg_message_events", "One row per report row (every snapshot), typed, keyed."),
@@ -112,18 +126,9 @@ def stage_caption_bank(context: dg.AssetExecutionContext, caption_bank_raw: pl.D
     },
 )
 def stage_creator_stats(creator_stats_raw: pl.DataFrame, page_aliases: pl.DataFrame, page_registry: pl.DataFrame):
-    parsed, quarantined = [], []
-    for f in _files(creator_stats_raw):
-        rows, q = reference.parse_creator_stats(
-            read_archived(f["archive_uri"]), file_sha256=f["file_sha256"], ingested_at=f["ingested_at"],
-            ingestion_run_id=f["ingestion_run_id"], archive_uri=f["archive_uri"],
-        )
-        parsed.append(rows)
-        quarantined.append(q)
-    # No file yet still gives typed (empty) tables: a warehouse cannot store a frame without columns.
-    parsed_all = pl.concat(parsed, how="diagonal_relaxed") if parsed else pl.DataFrame(schema=reference.STG_CREATOR_STATS_SCHEMA)
-    staged, unresolved, resolutions = ingest.stage_creator_stats(parsed_all, page_aliases, ingest.known_pages(page_registry))
-    quarantine = pl.concat([*quarantined, unresolved], how="diagonal_relaxed") if quarantined else unresolved
+    parsed, quarantined = _parse_files(creator_stats_raw, reference.parse_creator_stats, reference.STG_CREATOR_STATS_SCHEMA)
+    staged, unresolved, resolutions = ingest.stage_creator_stats(parsed, page_aliases, ingest.known_pages(page_registry))
+    quarantine = pl.concat([quarantined, unresolved], how="diagonal_relaxed")
     yield dg.Output(staged, "stg_creator_stats", metadata={"rows": staged.height})
     yield dg.Output(quarantine, "quarantine_creator_stats", metadata={"rows": quarantine.height})
     yield dg.Output(resolutions, "creator_stats_pages", metadata={"names": resolutions.height})
@@ -146,19 +151,13 @@ def stage_scheduler_assignments(
     scheduler_assignments_raw: pl.DataFrame, page_aliases: pl.DataFrame, page_registry: pl.DataFrame,
     scheduler_roster: pl.DataFrame,
 ):
-    parsed, quarantined = [], []
-    for f in _files(scheduler_assignments_raw):
-        rows, q = reference.parse_scheduler_assignments(
-            read_archived(f["archive_uri"]), file_sha256=f["file_sha256"], ingested_at=f["ingested_at"],
-            ingestion_run_id=f["ingestion_run_id"], archive_uri=f["archive_uri"],
-        )
-        parsed.append(rows)
-        quarantined.append(q)
-    parsed_all = pl.concat(parsed, how="diagonal_relaxed") if parsed else pl.DataFrame(schema=reference.STG_ASSIGNMENTS_SCHEMA)
-    staged, unresolved, resolutions = ingest.stage_scheduler_assignments(
-        parsed_all, page_aliases, ingest.known_pages(page_registry), scheduler_roster
+    parsed, quarantined = _parse_files(
+        scheduler_assignments_raw, reference.parse_scheduler_assignments, reference.STG_ASSIGNMENTS_SCHEMA
     )
-    quarantine = pl.concat([*quarantined, unresolved], how="diagonal_relaxed") if quarantined else unresolved
+    staged, unresolved, resolutions = ingest.stage_scheduler_assignments(
+        parsed, page_aliases, ingest.known_pages(page_registry), scheduler_roster
+    )
+    quarantine = pl.concat([quarantined, unresolved], how="diagonal_relaxed")
     yield dg.Output(staged, "stg_scheduler_assignments", metadata={"rows": staged.height})
     yield dg.Output(quarantine, "quarantine_scheduler_assignments", metadata={"rows": quarantine.height})
     yield dg.Output(resolutions, "scheduler_assignment_pages", metadata={"names": resolutions.height})
@@ -170,4 +169,8 @@ CHECKS = [
     contract_check(dg.AssetKey([GROUP, "quarantine_message_rows"]), schemas.QuarantineRows),
     contract_check(dg.AssetKey([GROUP, "stg_caption_bank"]), reference_schemas.StgCaptionBank),
     contract_check(dg.AssetKey(["ops_audit", "tos_audit"]), reference_schemas.TosAuditRows),
+    contract_check(dg.AssetKey([GROUP, "stg_creator_stats"]), reference_schemas.StgCreatorStats),
+    contract_check(dg.AssetKey([GROUP, "stg_scheduler_assignments"]), reference_schemas.StgSchedulerAssignments),
+    *[contract_check(dg.AssetKey([GROUP, name]), schemas.QuarantineRows)
+      for name in ("quarantine_caption_bank", "quarantine_creator_stats", "quarantine_scheduler_assignments")],
 ]

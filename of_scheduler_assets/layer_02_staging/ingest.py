@@ -12,14 +12,13 @@ import json
 
 import polars as pl
 
+from of_scheduler_assets.layer_01_raw.workbook import RAW_CELL_COLUMNS
 from of_scheduler_assets.layer_02_staging.pages import resolve_page_names
 from of_scheduler_assets.layer_02_staging.reference import quarantine_id
 from of_scheduler_assets.layer_02_staging.report_rows import QUARANTINE_SCHEMA, STAGED_SCHEMA, stage_report_rows
 
 DEFAULT_PAGE_TZ = "America/New_York"
 REPORT_LEVEL_REPLAYABLE = frozenset({"ambiguous_page", "page_name_not_found", "implausible_timestamp"})
-RAW_CELLS = ["message", "sending_time", "sender", "status", "price", "sent", "viewed", "purchased", "earnings",
-             "withdrawn_by", "creator", "extra_cols_json"]
 
 UNMAPPED_SCHEMA: dict[str, pl.DataType] = {
     "name_raw": pl.String,
@@ -77,7 +76,7 @@ def _report_level_quarantine(raw: pl.DataFrame, rejected: pl.DataFrame) -> pl.Da
     (corrupt workbook) leaves one report-level row (row_number null)."""
     with_rows = raw.join(rejected.select("message_id", "reject_reason", "report_detail"), on="message_id", how="inner")
     rows = with_rows.with_columns(
-        raw_row_json=pl.struct(RAW_CELLS).map_elements(
+        raw_row_json=pl.struct(list(RAW_CELL_COLUMNS)).map_elements(
             lambda s: json.dumps(s, ensure_ascii=False, sort_keys=True), return_dtype=pl.String
         )
     ).select(
@@ -177,8 +176,8 @@ def ingestion_state(report_emails: pl.DataFrame, report_pages: pl.DataFrame, cou
         )
         .join(counts.drop("balanced"), on="message_id", how="left")
         .with_columns(
-            status=pl.when(pl.col("fetch_status") == "failed")
-            .then(pl.lit("failed"))
+            status=pl.when(pl.col("fetch_status").is_in(["failed", "aged_out"]))
+            .then(pl.col("fetch_status"))
             .when(pl.col("reject_reason").is_not_null())
             .then(pl.lit("quarantined"))
             .otherwise(pl.lit("loaded")),

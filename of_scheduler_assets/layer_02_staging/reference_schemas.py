@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from of_scheduler_assets.layer_02_staging import schemas as _staging_schemas
+
 CAPTION_ID_RE = r"^CAP_[0-9a-f]{16}$"
 SHA256_RE = r"^[0-9a-f]{64}$"
 CATEGORIES = ["ppv", "renew", "tip", "link_drop", "bump", "drip"]
@@ -159,24 +161,23 @@ class ParsedSchedulerAssignments(pa.DataFrameModel):
         unique = ["source_file_sha256", "row_number"]
 
 
-class QuarantineRows(pa.DataFrameModel):
-    """``ops.quarantine_rows`` as produced by the reference parsers (10-ingestion §9.1)."""
+# One quarantine contract for every source (the reference parsers' rows included).
+QuarantineRows = _staging_schemas.QuarantineRows
 
-    quarantine_id: str = pa.Field(nullable=False, unique=True, str_matches=SHA256_RE)
-    source_kind: str = pa.Field(
-        nullable=False, isin=["report", "caption_bank", "creator_stats", "scheduler_assignments"]
-    )
-    source_ref: str = pa.Field(nullable=False)
-    archive_uri: str = pa.Field(nullable=True)
-    row_number: int = pa.Field(nullable=True, ge=1)
-    reason_code: str = pa.Field(nullable=False)
-    reason_detail: str = pa.Field(nullable=True)
-    raw_row_json: str = pa.Field(nullable=True)
-    ingestion_run_id: str = pa.Field(nullable=True)
-    quarantined_at: UTC_TS = pa.Field(nullable=False)
-    is_replayable: bool = pa.Field(nullable=False)
-    released_at: UTC_TS = pa.Field(nullable=True)
-    released_by_run_id: str = pa.Field(nullable=True)
 
-    class Config:
-        strict = True
+class _ResolvedPage(pa.DataFrameModel):
+    username_std: str = pa.Field(nullable=False, str_matches=r"^[a-z0-9_]+$")
+    page_type: str = pa.Field(nullable=False, isin=["free", "paid", "vip"])
+    username_page: str = pa.Field(nullable=False, str_matches=r"^[a-z0-9_]+__(free|paid|vip)$")
+    identity_source: str = pa.Field(nullable=False, isin=["alias", "dim_page", "auto"])
+    resolution: str = pa.Field(nullable=False, isin=["resolved", "auto_registered"])
+
+
+class StgCreatorStats(ParsedCreatorStats, _ResolvedPage):
+    """`stg_creator_stats`: the parsed snapshot with its resolved page."""
+
+
+class StgSchedulerAssignments(ParsedSchedulerAssignments, _ResolvedPage):
+    """`stg_scheduler_assignments`: the parsed assignment with its resolved page and roster match."""
+
+    scheduler_known: bool = pa.Field(nullable=False)

@@ -41,21 +41,9 @@ from of_scheduler_assets.identity import (
     display_text,
     sha256_hex,
 )
+from of_scheduler_assets.layer_01_raw.workbook import RAW_CELL_COLUMNS
 
-CELL_COLUMNS = [
-    "message",
-    "sending_time",
-    "sender",
-    "status",
-    "price",
-    "sent",
-    "viewed",
-    "purchased",
-    "earnings",
-    "withdrawn_by",
-    "creator",
-    "extra_cols_json",
-]
+CELL_COLUMNS = list(RAW_CELL_COLUMNS)
 PROVENANCE_COLUMNS = [
     "ingestion_run_id",
     "ingested_at",

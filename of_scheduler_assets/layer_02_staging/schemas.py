@@ -144,7 +144,7 @@ class QuarantineRows(pa.DataFrameModel):
     reason_code: pl.String = pa.Field(nullable=False, isin=QUARANTINE_REASON_CODES)
     reason_detail: pl.String = pa.Field(nullable=True)
     raw_row_json: pl.String = pa.Field(nullable=True)
-    ingestion_run_id: pl.String = pa.Field(nullable=False)
+    ingestion_run_id: pl.String = pa.Field(nullable=True)  # reference files quarantined before a run id is known
     quarantined_at: _UTC = pa.Field(nullable=False)
     is_replayable: pl.Boolean = pa.Field(nullable=False)
     released_at: _UTC = pa.Field(nullable=True)

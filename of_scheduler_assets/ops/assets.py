@@ -4,7 +4,9 @@
 import dagster as dg
 import polars as pl
 
+from of_scheduler_assets.checks.contracts import contract_check
 from of_scheduler_assets.layer_02_staging import ingest
+from of_scheduler_assets.ops import schemas
 from of_scheduler_assets.resources.warehouse import WarehouseReader
 
 GROUP = "ops"
@@ -37,7 +39,7 @@ def ingestion_state(
 @dg.asset_check(asset=ingestion_state, name="rows_read_equal_staged_plus_quarantined", blocking=True,
                 description="Conservation: for every report, rows read = rows staged + rows quarantined.")
 def conservation_check(ingestion_state: pl.DataFrame) -> dg.AssetCheckResult:
-    done = ingestion_state.filter(pl.col("status") != "failed")
+    done = ingestion_state.filter(~pl.col("status").is_in(["failed", "aged_out"]))
     broken = done.filter(pl.col("n_rows") != pl.col("n_staged") + pl.col("n_quarantined"))
     return dg.AssetCheckResult(
         passed=broken.is_empty(),
@@ -96,4 +98,9 @@ def unmapped_usernames(warehouse: WarehouseReader) -> pl.DataFrame:
 
 
 ASSETS = [ingestion_state, quarantine_rows, unmapped_usernames]
-CHECKS = [conservation_check]
+CHECKS = [
+    conservation_check,
+    contract_check(ingestion_state.key, schemas.IngestionState),
+    contract_check(quarantine_rows.key, schemas.QuarantineRows),
+    contract_check(unmapped_usernames.key, schemas.UnmappedUsernames),
+]

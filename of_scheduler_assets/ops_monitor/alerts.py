@@ -38,6 +38,13 @@ def ingestion_alerts(state: pl.DataFrame, unmapped: pl.DataFrame, *, max_attempt
             message=f"report email {r['message_id']} failed {r['attempts']} times: {r['last_error_class']}",
             action_required="check the download link or the mailbox; the email is retried every run",
         ))
+    for r in state.filter(pl.col("status") == "aged_out").iter_rows(named=True):
+        rows.append(dict(
+            created_at=r["processed_at"], severity="CRITICAL", alert_type="Ingestion", alert_code="INGEST_AGED_OUT",
+            username_page=r["username_page"], key=r["message_id"],
+            message=f"report email {r['message_id']} failed {r['attempts']} times and left the mailbox search window",
+            action_required="run ingest_reports_job with backfill: true, or recover the report by hand",
+        ))
     loaded = state.filter((pl.col("n_rows") > 0) & (pl.col("status") == "loaded"))
     for r in loaded.filter(pl.col("n_quarantined") > quarantine_rate * pl.col("n_rows")).iter_rows(named=True):
         rows.append(dict(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from of_scheduler_assets.identity import caption_norm
+
 from .tos import raw_hits
 
 EMOJI = [

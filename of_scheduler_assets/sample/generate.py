@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from of_scheduler_assets.identity import caption_id, caption_norm, compact_key
+
 from . import GENERATOR_VERSION, refdata, writers
 from . import faults as F
-from of_scheduler_assets.identity import caption_id, caption_norm, compact_key
 from .tos import tos_rules
 from .truth import DEFAULT_PARAMS
 from .world import REPORT_TZ, _dt2m, _m2dt, build_world, plan_world

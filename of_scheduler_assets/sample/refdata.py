@@ -10,39 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
+from of_scheduler_assets.identity import caption_norm
+from of_scheduler_assets.layer_02_staging.reference import CURATED_POSITIONAL_FIELDS
+
 from . import captions as C
 from .captions import single_line
-from of_scheduler_assets.identity import caption_norm
 from .tos import tos_rules
 
-BANK_HEADER = [
-    "bank_caption_id",
-    "caption_text",
-    "caption_type",
-    "created_ts",
-    "source_sheet",
-    "status",
-    "char_len",
-    "word_count",
-    "emoji_count",
-    "has_hashtag",
-    "has_mention",
-    "has_price_placeholder",
-    "has_name_placeholder",
-    "is_paid",
-    "is_mass_msg",
-    "is_wallpost",
-    "tone",
-    "theme",
-    "explicitness",
-    "price_tier",
-    "last_used_ts",
-    "times_used",
-    "performance_score",
-    "notes",
-    "updated_ts",
-    "owner",
-]
+# The export names 26 columns, but rows hold only the 16 positional fields the product reads (10-ingestion §10.1).
+BANK_HEADER = [*CURATED_POSITIONAL_FIELDS, "tone", "theme", "explicitness", "price_tier", "last_used_ts", "times_used", "performance_score", "notes", "updated_ts", "owner"]
 LOGGER_HEADER = [
     "Preview",
     "Type",

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from of_scheduler_assets.identity import caption_norm, compact_key, normalise_page_name
+
 from . import truth
 from .captions import generate_captions
-from of_scheduler_assets.identity import caption_norm, compact_key, normalise_page_name
 
 REPORT_TZ = "America/Denver"
 TARGETS = {"creators": 122, "pages": 150, "aliases": 267, "captions": 35000, "events": 250000, "schedulers": 15}

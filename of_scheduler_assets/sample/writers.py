@@ -17,8 +17,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from . import faults as F
 from of_scheduler_assets.identity import safe
+
+from . import faults as F
 from .xlsx import workbook_bytes
 
 HEADER = [

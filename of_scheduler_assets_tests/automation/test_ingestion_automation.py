@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dagster._utils.schedules import cron_string_iterator
-
 import dagster as dg
 import pytest
+from dagster._utils.schedules import cron_string_iterator
 
 from of_scheduler_assets.automation import ingestion
 from of_scheduler_assets_tests.support.world import generate_world, materialize_all, resources_for

@@ -13,7 +13,12 @@ from of_scheduler_assets.resources.config import OpsConfigResource
 from of_scheduler_assets.resources.mailbox import MailboxResource
 from of_scheduler_assets.resources.seeds import SeedsResource
 from of_scheduler_assets.resources.storage import StorageResource
-from of_scheduler_assets.resources.warehouse import DuckDBPolarsIOManager, WarehouseReader, open_duckdb, read_duckdb_table
+from of_scheduler_assets.resources.warehouse import (
+    DuckDBPolarsIOManager,
+    WarehouseReader,
+    open_duckdb,
+    read_duckdb_table,
+)
 
 
 def generate_world(home: Path, *, scale: float, days: int, faults: float = 0.0, seed: int = 7) -> Path:
