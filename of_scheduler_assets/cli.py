@@ -36,7 +36,7 @@ def _world_is_current(home: Path, args: argparse.Namespace) -> bool:
     if args.regenerate or not manifest.exists():
         return False
     meta = json.loads(manifest.read_text())
-    wanted = {"seed": args.seed, "scale": args.scale, "days": args.days, "faults": args.faults}
+    wanted = {"seed": args.seed, "scale": args.scale, "days": args.days, "fault_rate": args.faults}
     return all(meta.get(k) == v for k, v in wanted.items())
 
 

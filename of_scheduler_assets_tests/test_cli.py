@@ -1,0 +1,31 @@
+"""The README's first command: `of-scheduler run` generates a world, materializes everything, says where to look."""
+
+from __future__ import annotations
+
+import pytest
+
+from of_scheduler_assets import cli, settings
+from of_scheduler_assets_tests.support.world import table
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_leaves_a_warehouse_with_every_layer_schema_and_prints_where_to_look(_isolated_home, capsys):
+    assert cli.main(["run", "--scale", "0.02", "--days", "5"]) == 0
+    out = capsys.readouterr().out
+
+    from of_scheduler_assets.resources.warehouse import open_duckdb
+
+    conn = open_duckdb(str(settings.warehouse_path()), read_only=True)
+    schemas = {r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+    conn.close()
+    assert set(settings.LAYER_SCHEMAS) <= schemas
+    assert table(_isolated_home, "layer_02_staging", "stg_message_events").height > 0
+    assert table(_isolated_home, "ops", "ingestion_state")["status"].to_list().count("loaded") > 0
+    for where in (str(settings.warehouse_path()), str(settings.exports_dir()), "make ui", "http://127.0.0.1:3000"):
+        assert where in out
+    assert (settings.dagster_home() / "dagster.yaml").read_text().strip().endswith("enabled: false")
+
+    # a second run reuses the same world instead of regenerating it
+    assert cli.main(["run", "--scale", "0.02", "--days", "5"]) == 0
+    assert "reusing" in capsys.readouterr().out
