@@ -93,8 +93,10 @@ _SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def safe(value: str) -> str:
-    """A path component: every run of characters outside ``[A-Za-z0-9._-]`` becomes ``_``."""
-    return _SAFE_RE.sub("_", value)
+    """A path component: every run of characters outside ``[A-Za-z0-9._-]`` becomes ``_``; never empty, ``.`` or
+    ``..`` (which would name the folder itself or its parent)."""
+    out = _SAFE_RE.sub("_", value or "")
+    return out if out not in ("", ".", "..") else f"_{out}"
 
 
 # --- page names (§6.1) -----------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ def test_zwj_emoji_are_kept_in_the_norm():
 def test_safe_path_components():
     assert identity.safe("Ms. Ava Sample (Both Pages)") == "Ms._Ava_Sample_Both_Pages_"
     assert identity.safe("<abc@mail.infloww.com>") == "_abc_mail.infloww.com_"
+    assert [identity.safe(v) for v in ("", ".", "..", "../x")] == ["_", "_.", "_..", ".._x"]
 
 
 @given(st.text())

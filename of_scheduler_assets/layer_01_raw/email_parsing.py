@@ -607,12 +607,6 @@ def unwrap_url(url: str) -> str:
     return current
 
 
-def safe_component(value: str) -> str:
-    """§2.8 `safe()`: runs of characters outside `[A-Za-z0-9._-]` become `_`; never empty, `.` or `..`."""
-    out = re.sub(r"[^A-Za-z0-9._-]+", "_", value or "")
-    return out if out not in ("", ".", "..") else f"_{out}"
-
-
 def safe_query_free(url: str) -> str:
     """host + path of a URL (query strings and fragments can carry tokens and are never logged)."""
     try:
@@ -635,7 +629,6 @@ __all__ = [
     "is_report_email",
     "parse_eml",
     "parse_gmail_message",
-    "safe_component",
     "safe_query_free",
     "unwrap_url",
 ]
