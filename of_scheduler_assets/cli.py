@@ -50,16 +50,31 @@ def generate_world(home: Path, args: argparse.Namespace) -> None:
     subprocess.run(cmd, check=True)
 
 
+MAX_BACKFILL_RUNS = 50
+
+
 def materialize_everything() -> dict:
-    """One run of every asset that exists (with its checks), recorded in the local Dagster instance."""
+    """Every asset that exists (with its checks), recorded in the local Dagster instance. The mailbox is backfilled
+    the way the mailbox sensor catches up after downtime: runs of at most the backfill budget until one finds no new
+    email."""
     import dagster as dg
 
     from of_scheduler_assets.definitions import build_definitions
+    from of_scheduler_assets.resources.warehouse import warehouse_reader
 
     defs = build_definitions()
     job = defs.resolve_implicit_global_asset_job_def()
+    backfill = {"ops": {"mailbox_intake": {"config": {"backfill": True}}}}
+    seen = -1
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        for _ in range(MAX_BACKFILL_RUNS):
+            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill)
+            emails = warehouse_reader().read_table("layer_01_raw", "report_emails")
+            handled = 0 if emails is None else emails.height
+            if not result.success or handled == seen:
+                break
+            print(f"run {result.run_id}: {handled:,} report emails handled so far", flush=True)
+            seen = handled
     failed_checks = [e.asset_check_key.to_user_string() for e in result.get_asset_check_evaluations() if not e.passed]
     return {"run_id": result.run_id, "success": result.success, "failed_checks": failed_checks}
 

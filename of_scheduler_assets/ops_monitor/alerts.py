@@ -53,7 +53,9 @@ def ingestion_alerts(state: pl.DataFrame, unmapped: pl.DataFrame, *, max_attempt
             message=f"{r['n_quarantined']} of {r['n_rows']} rows of report {r['message_id']} quarantined",
             action_required="review ops.quarantine_rows for this report",
         ))
-    for r in unmapped.filter(pl.col("status").is_in(["auto_registered", "needs_alias"])).iter_rows(named=True):
+    # page names only: unknown senders are chatter accounts, listed in ops.unmapped_usernames for review
+    page_names = unmapped.filter(pl.col("status").is_in(["auto_registered", "needs_alias"]) & (pl.col("source") != "sender"))
+    for r in page_names.iter_rows(named=True):
         rows.append(dict(
             created_at=r["first_seen_at"], severity="INFO", alert_type="Unmapped Name", alert_code="UNMAPPED_PAGE_NAME",
             username_page=None, key=f"{r['source']}|{r['name_raw']}",
