@@ -159,13 +159,10 @@ def _gmail_retryable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, HttpError):
         return getattr(exc.resp, "status", None) in RETRYABLE_STATUS
-    try:
-        import httplib2
+    import httplib2  # google-api-python-client's transport
 
-        if isinstance(exc, httplib2.HttpLib2Error):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(exc, httplib2.HttpLib2Error):
+        return True
     return isinstance(exc, ConnectionError | TimeoutError | socket.timeout | http.client.HTTPException)
 
 

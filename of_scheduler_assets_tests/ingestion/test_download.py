@@ -344,7 +344,7 @@ def test_connection_errors_are_retried(session):
 
 def test_read_timeouts_are_retried(server, session):
     def slow(_hit):
-        time.sleep(1.0)
+        time.sleep(1.0)  # the stub server answers slowly on purpose: the client's 0.3 s read timeout must fire
         return Resp(200, XLSX)
 
     server.route("/slow.xlsx", slow, Resp(200, XLSX))
