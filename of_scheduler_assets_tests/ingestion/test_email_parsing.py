@@ -13,13 +13,13 @@ from urllib.parse import quote
 
 import pytest
 
+from of_scheduler_assets.identity import safe as safe_component
 from of_scheduler_assets.layer_01_raw.email_parsing import (
     extract_page_name,
     find_download,
     is_report_email,
     parse_eml,
     parse_gmail_message,
-    safe_component,
     unwrap_url,
 )
 from of_scheduler_assets.resources.mailbox import LocalFolderMailbox, MailboxResource
