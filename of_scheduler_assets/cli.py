@@ -60,20 +60,23 @@ def materialize_everything() -> dict:
     import dagster as dg
 
     from of_scheduler_assets.definitions import build_definitions
+    from of_scheduler_assets.resources.config import OpsConfigResource
     from of_scheduler_assets.resources.warehouse import warehouse_reader
 
     defs = build_definitions()
     job = defs.resolve_implicit_global_asset_job_def()
+    override = os.environ.get("OF_SCHEDULER_CONFIG") or None  # the resource holds an EnvVar, resolved only in runs
+    budget = OpsConfigResource(override_path=override).load().model.ingestion.max_new_messages_per_backfill
     backfill = {"ops": {"mailbox_intake": {"config": {"backfill": True}}}}
-    seen = -1
+    seen = 0
     with dg.DagsterInstance.get() as instance:
         for _ in range(MAX_BACKFILL_RUNS):
             result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill)
             emails = warehouse_reader().read_table("layer_01_raw", "report_emails")
             handled = 0 if emails is None else emails.height
-            if not result.success or handled == seen:
-                break
             print(f"run {result.run_id}: {handled:,} report emails handled so far", flush=True)
+            if not result.success or handled - seen < budget:  # a run under its budget has drained the mailbox
+                break
             seen = handled
     failed_checks = [e.asset_check_key.to_user_string() for e in result.get_asset_check_evaluations() if not e.passed]
     return {"run_id": result.run_id, "success": result.success, "failed_checks": failed_checks}
