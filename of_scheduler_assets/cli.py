@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import subprocess
@@ -36,16 +37,18 @@ def _world_is_current(home: Path, args: argparse.Namespace) -> bool:
     if args.regenerate or not manifest.exists():
         return False
     meta = json.loads(manifest.read_text())
-    wanted = {"seed": args.seed, "scale": args.scale, "days": args.days, "fault_rate": args.faults}
+    wanted = {"seed": args.seed, "scale": args.scale, "days": args.days, "fault_rate": args.faults,
+              "end_date": args.end_date}
     return all(meta.get(k) == v for k, v in wanted.items())
 
 
 def generate_world(home: Path, args: argparse.Namespace) -> None:
     if _world_is_current(home, args):
-        print(f"sample world: reusing {home} (same seed, scale, days and faults; --regenerate to rebuild)")
+        print(f"sample world: reusing {home} (same seed, scale, days, end date and faults; --regenerate to rebuild)")
         return
     cmd = [sys.executable, "-m", "of_scheduler_assets.sample", "--out", str(home), "--scale", str(args.scale),
-           "--seed", str(args.seed), "--days", str(args.days), "--faults", str(args.faults)]
+           "--seed", str(args.seed), "--days", str(args.days), "--faults", str(args.faults),
+           "--end-date", args.end_date]
     print("sample world:", " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True)
 
@@ -53,31 +56,61 @@ def generate_world(home: Path, args: argparse.Namespace) -> None:
 MAX_BACKFILL_RUNS = 50
 
 
+def now_utc() -> dt.datetime:
+    """The run's clock: ``OF_SCHEDULER_AS_OF`` when pinned, else the wall clock (as the clock resource does)."""
+    from of_scheduler_assets.resources.clock import parse_as_of
+
+    pinned = os.environ.get("OF_SCHEDULER_AS_OF")
+    return parse_as_of(pinned) if pinned else dt.datetime.now(dt.UTC)
+
+
+def history_range() -> tuple[str, str]:
+    """Partition keys from the earliest staged send (clipped to the first partition) to today."""
+    from of_scheduler_assets.resources.warehouse import warehouse_reader
+
+    today = now_utc().date()
+    staged = warehouse_reader().read_table("layer_02_staging", "stg_message_events", ["sending_ts_utc"])
+    first = today if staged is None or staged.is_empty() else min(staged["sending_ts_utc"].min().date(), today)
+    first = max(first, dt.date.fromisoformat(settings.history_start()))
+    return first.isoformat(), today.isoformat()
+
+
 def materialize_everything() -> dict:
-    """Every asset that exists (with its checks), recorded in the local Dagster instance. The mailbox is backfilled
-    the way the mailbox sensor catches up after downtime: runs of at most the backfill budget until one finds no new
-    email."""
+    """Every asset that exists (with its checks), recorded in the local Dagster instance.
+
+    First the mailbox is backfilled the way the mailbox sensor catches up after downtime: ingestion-only runs of at
+    most the backfill budget until one finds no new email. Then one run materializes the whole graph, with every
+    daily partition from the earliest staged send to today as a single-run backfill."""
     import dagster as dg
 
+    from of_scheduler_assets import partitions
+    from of_scheduler_assets.automation.jobs import INGESTION
     from of_scheduler_assets.definitions import build_definitions
     from of_scheduler_assets.resources.config import OpsConfigResource
     from of_scheduler_assets.resources.warehouse import warehouse_reader
 
     defs = build_definitions()
     job = defs.resolve_implicit_global_asset_job_def()
+    ingestion_keys = INGESTION.resolve(defs.resolve_asset_graph())
     override = os.environ.get("OF_SCHEDULER_CONFIG") or None  # the resource holds an EnvVar, resolved only in runs
     budget = OpsConfigResource(override_path=override).load().model.ingestion.max_new_messages_per_backfill
     backfill = {"ops": {"mailbox_intake": {"config": {"backfill": True}}}}
     seen = 0
     with dg.DagsterInstance.get() as instance:
         for _ in range(MAX_BACKFILL_RUNS):
-            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill)
+            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill,
+                                            asset_selection=list(ingestion_keys))
             emails = warehouse_reader().read_table("layer_01_raw", "report_emails")
             handled = 0 if emails is None else emails.height
-            print(f"run {result.run_id}: {handled:,} report emails handled so far", flush=True)
+            print(f"ingestion run {result.run_id}: {handled:,} report emails handled so far", flush=True)
             if not result.success or handled - seen < budget:  # a run under its budget has drained the mailbox
                 break
             seen = handled
+        if result.success:
+            first, last = history_range()
+            print(f"full run over daily partitions {first} .. {last}", flush=True)
+            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill,
+                                            tags=partitions.range_tags(first, last))
     failed_checks = [e.asset_check_key.to_user_string() for e in result.get_asset_check_evaluations() if not e.passed]
     return {"run_id": result.run_id, "success": result.success, "failed_checks": failed_checks}
 
@@ -136,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--scale", type=float, default=DEFAULT_SCALE, help=f"world size, 1.0 = the real agency (default {DEFAULT_SCALE})")
     run.add_argument("--seed", type=int, default=7)
     run.add_argument("--days", type=int, default=180)
+    run.add_argument("--end-date", default=(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)).isoformat(),
+                     help="last day of the sample world (default: two days ago, so its last reports have arrived)")
     run.add_argument("--faults", type=float, default=0.0, help="share of reports with an injected bad input")
     run.add_argument("--regenerate", action="store_true", help="rebuild the sample world even if it is current")
     run.set_defaults(func=cmd_run)

@@ -10,8 +10,11 @@ import dagster as dg
 
 from of_scheduler_assets import settings
 from of_scheduler_assets.automation import ingestion, jobs
+from of_scheduler_assets.automation import warehouse as warehouse_automation
 from of_scheduler_assets.layer_01_raw import assets as raw_assets
 from of_scheduler_assets.layer_02_staging import assets as staging_assets
+from of_scheduler_assets.layer_03_foundation import assets as foundation_assets
+from of_scheduler_assets.layer_04_semantic import assets as semantic_assets
 from of_scheduler_assets.ops import assets as ops_assets
 from of_scheduler_assets.ops_config import assets as ops_config_assets
 from of_scheduler_assets.ops_monitor import assets as ops_monitor_assets
@@ -21,6 +24,8 @@ ASSETS = [
     *ops_config_assets.ASSETS,
     *raw_assets.ASSETS,
     *staging_assets.ASSETS,
+    *foundation_assets.ASSETS,
+    *semantic_assets.ASSETS,
     *ops_assets.ASSETS,
     *ops_monitor_assets.ASSETS,
 ]
@@ -35,8 +40,8 @@ def build_definitions() -> dg.Definitions:
         assets=ASSETS,
         asset_checks=ASSET_CHECKS,
         jobs=jobs.JOBS,
-        schedules=[*ingestion.SCHEDULES],
-        sensors=[*ingestion.SENSORS],
+        schedules=[*ingestion.SCHEDULES, *warehouse_automation.SCHEDULES],
+        sensors=[*ingestion.SENSORS, *warehouse_automation.SENSORS],
         resources=build_resources(),
         executor=executor,
     )

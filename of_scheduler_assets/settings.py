@@ -80,3 +80,9 @@ def seeds_override_dir() -> Path:
 
 def dagster_home() -> Path:
     return Path(_env("DAGSTER_HOME") or home() / "dagster_home").expanduser().resolve()
+
+
+def history_start() -> str:
+    """First day of the daily partitions (facts, daily metrics): ``$OF_SCHEDULER_HISTORY_START``, default 2025-01-01.
+    Sends before it cannot be stored in a partition; the fact reports them in its check metadata."""
+    return _env("OF_SCHEDULER_HISTORY_START") or "2025-01-01"

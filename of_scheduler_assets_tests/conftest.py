@@ -21,6 +21,7 @@ def _isolated_home(tmp_path, monkeypatch):
         "OF_SCHEDULER_SEEDS",
         "OF_SCHEDULER_CONFIG",
         "DAGSTER_HOME",
+        "OF_SCHEDULER_AS_OF",
     ):
         monkeypatch.delenv(var, raising=False)
     return home

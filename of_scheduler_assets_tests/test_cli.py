@@ -29,6 +29,13 @@ def test_run_leaves_a_warehouse_with_every_layer_schema_and_prints_where_to_look
     # the whole sample mailbox is ingested, not just one run's budget
     emails = len(list((_isolated_home / "inbox" / "reports").rglob("*.eml")))
     assert table(_isolated_home, "ops", "ingestion_state").filter(pl.col("status") == "loaded").height == emails
+    # ... and the whole model after it: every staged send in the fact, every page evaluated
+    staged = table(_isolated_home, "layer_02_staging", "stg_message_events")
+    fact = table(_isolated_home, "layer_03_foundation", "fact_message_send")
+    assert fact.height == staged["message_send_key"].n_unique() > 0
+    pages = table(_isolated_home, "layer_03_foundation", "dim_page")
+    assert pages.height > 0 and (pages["tier_source"] != "pending").all()
+    assert table(_isolated_home, "layer_04_semantic", "caption_performance_daily").height > 0
     for where in (str(settings.warehouse_path()), str(settings.exports_dir()), "make ui", "http://127.0.0.1:3000"):
         assert where in out
     assert (settings.dagster_home() / "dagster.yaml").read_text().strip().endswith("enabled: false")

@@ -4,6 +4,7 @@ The sensors decide only *whether* to run; what a run processes is decided inside
 duplicate or late request can never load anything twice.
 """
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -11,23 +12,36 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from of_scheduler_assets import partitions
 from of_scheduler_assets.automation.jobs import ingest_reference_job, ingest_reports_job
 from of_scheduler_assets.layer_01_raw.intake import DONE_STATUSES
 from of_scheduler_assets.layer_01_raw.reference_files import KINDS
+from of_scheduler_assets.resources.clock import ClockResource
 from of_scheduler_assets.resources.config import OpsConfigResource
 from of_scheduler_assets.resources.mailbox import MailboxResource
 from of_scheduler_assets.resources.seeds import SeedsResource
 from of_scheduler_assets.resources.storage import StorageResource
 from of_scheduler_assets.resources.warehouse import WarehouseReader
 
-report_ingestion_schedule = dg.ScheduleDefinition(
+
+def fact_window_tags(ops_config_file: OpsConfigResource, now: dt.datetime) -> dict[str, str]:
+    """Partition-range tags of an ingestion run: the trailing `warehouse.fact_rebuild_days` fact partitions ending at
+    today (UTC), which hold every send a new report snapshot can touch (20-warehouse §3.5)."""
+    days = ops_config_file.load().model.warehouse.fact_rebuild_days
+    return partitions.range_tags(*partitions.trailing_keys(days, now.astimezone(dt.UTC).date()))
+
+
+@dg.schedule(
     name="report_ingestion_schedule",
     job=ingest_reports_job,
     cron_schedule="0 5,17 * * *",
     execution_timezone="America/Denver",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Safety net twice a day (Denver wall time, follows DST): retries failed emails, picks up missed mail.",
+    description="Safety net twice a day (Denver wall time, follows DST): retries failed emails, picks up missed mail, "
+    "rebuilds the trailing fact partitions.",
 )
+def report_ingestion_schedule(context: dg.ScheduleEvaluationContext, ops_config_file: OpsConfigResource):
+    return dg.RunRequest(tags=fact_window_tags(ops_config_file, context.scheduled_execution_time))
 
 caption_bank_schedule = dg.ScheduleDefinition(
     name="caption_bank_schedule",
@@ -53,7 +67,7 @@ def batch_key(message_ids: list[str]) -> str:
 )
 def report_mailbox_sensor(
     context: dg.SensorEvaluationContext, mailbox: MailboxResource, warehouse: WarehouseReader,
-    ops_config_file: OpsConfigResource,
+    ops_config_file: OpsConfigResource, clock: ClockResource,
 ):
     cfg = ops_config_file.load().model
     try:
@@ -72,7 +86,8 @@ def report_mailbox_sensor(
     if context.cursor == key:
         return dg.SkipReason(f"batch {key} already requested; waiting for its run")
     context.update_cursor(key)
-    return dg.RunRequest(run_key=key, tags={"of_scheduler/new_emails": str(len(refs))})
+    return dg.RunRequest(run_key=key, tags={"of_scheduler/new_emails": str(len(refs)),
+                                            **fact_window_tags(ops_config_file, clock.now())})
 
 
 def folder_fingerprint(paths: list[Path]) -> str:
@@ -91,7 +106,8 @@ def folder_fingerprint(paths: list[Path]) -> str:
     description="New caption bank, creator statistics or scheduler assignment files -> ingest_reference_job; "
     "an edited seed (e.g. a new alias) -> both ingestion jobs, which replays affected reports.",
 )
-def reference_file_sensor(context: dg.SensorEvaluationContext, storage: StorageResource, seeds: SeedsResource):
+def reference_file_sensor(context: dg.SensorEvaluationContext, storage: StorageResource, seeds: SeedsResource,
+                          ops_config_file: OpsConfigResource, clock: ClockResource):
     previous = json.loads(context.cursor) if context.cursor else {}
     drops = [p for kind in KINDS for p in (storage.inbox / kind).glob("*.csv")]
     seed_dir = Path(seeds.override_dir) if seeds.override_dir else None
@@ -103,7 +119,8 @@ def reference_file_sensor(context: dg.SensorEvaluationContext, storage: StorageR
     requests = [dg.RunRequest(run_key=f"reference-{now['reference']}-{now['seeds']}", job_name=ingest_reference_job.name)]
     if now["seeds"] != previous.get("seeds"):
         requests.append(dg.RunRequest(run_key=f"replay-{now['seeds']}", job_name=ingest_reports_job.name,
-                                      tags={"of_scheduler/trigger": "seed_change"}))
+                                      tags={"of_scheduler/trigger": "seed_change",
+                                            **fact_window_tags(ops_config_file, clock.now())}))
     return requests
 
 

@@ -13,28 +13,58 @@ REPORT_BRANCH = dg.AssetSelection.assets(
 REFERENCE_BRANCH = dg.AssetSelection.assets(
     ["layer_01_raw", "caption_bank_raw"], ["layer_01_raw", "creator_stats_raw"],
     ["layer_01_raw", "scheduler_assignments_raw"],
-    ["layer_02_staging", "stg_caption_bank"], ["layer_02_staging", "quarantine_caption_bank"], ["ops_audit", "tos_audit"],
+    ["layer_02_staging", "stg_caption_bank"], ["layer_02_staging", "quarantine_caption_bank"],
+    ["layer_02_staging", "stg_caption_bank_tos"],
     ["layer_02_staging", "stg_creator_stats"], ["layer_02_staging", "quarantine_creator_stats"],
     ["layer_02_staging", "creator_stats_pages"],
     ["layer_02_staging", "stg_scheduler_assignments"], ["layer_02_staging", "quarantine_scheduler_assignments"],
     ["layer_02_staging", "scheduler_assignment_pages"],
 )
 OPS = dg.AssetSelection.assets(["ops", "quarantine_rows"], ["ops", "unmapped_usernames"])
+CAPTION_LIBRARY = dg.AssetSelection.assets(["layer_03_foundation", "dim_caption"], ["ops_audit", "tos_audit"])
+DIMENSIONS = dg.AssetSelection.assets(
+    ["layer_03_foundation", "page_universe"], ["layer_03_foundation", "dim_page"], ["layer_03_foundation", "dim_scheduler"], ["layer_03_foundation", "dim_creator"]
+)
+FACTS = dg.AssetSelection.assets(["layer_03_foundation", "fact_message_send"])
+ONBOARDING = dg.AssetSelection.assets(["ops", "onboarding_queue"], ["ops_audit", "onboarding_changelog"])
+SEMANTIC = dg.AssetSelection.groups("layer_04_semantic")
 REPORT_OPS = dg.AssetSelection.assets(["ops", "ingestion_state"], ["ops_monitor", "alerts"])
+
+# Everything before the warehouse model: what the run command's mailbox backfill loop materializes.
+INGESTION = CONFIG | REPORT_BRANCH | REFERENCE_BRANCH | OPS | REPORT_OPS
 
 refresh_config_job = dg.define_asset_job(
     "refresh_config_job", selection=CONFIG, description="Reload ops_config.yaml and every seed table."
 )
 ingest_reports_job = dg.define_asset_job(
     "ingest_reports_job",
-    selection=CONFIG | REPORT_BRANCH | OPS | REPORT_OPS,
+    selection=CONFIG | REPORT_BRANCH | OPS | REPORT_OPS | CAPTION_LIBRARY | DIMENSIONS | FACTS | ONBOARDING,
     description="Mailbox -> archive -> message_rows_raw -> stg_message_events (+ quarantine, unmapped names, "
-    "ingestion state, alerts). Seeds are reloaded first, so an alias fix replays affected reports.",
+    "ingestion state, alerts) -> dim_page, dim_caption -> the trailing partitions of fact_message_send (run with a "
+    "partition range, normally the last `warehouse.fact_rebuild_days` days). Seeds are reloaded first, so an alias "
+    "fix replays affected reports.",
 )
 ingest_reference_job = dg.define_asset_job(
     "ingest_reference_job",
-    selection=CONFIG | REFERENCE_BRANCH | OPS,
-    description="Caption bank, creator statistics and scheduler assignment drops -> raw -> staging (+ quarantine).",
+    selection=CONFIG | REFERENCE_BRANCH | OPS | CAPTION_LIBRARY | DIMENSIONS - dg.AssetSelection.assets(
+        ["layer_03_foundation", "dim_creator"]),
+    description="Caption bank, creator statistics and scheduler assignment drops -> raw -> staging (+ quarantine) -> "
+    "the caption library (dim_caption, TOS audit), dim_page, dim_scheduler.",
+)
+onboard_pages_job = dg.define_asset_job(
+    "onboard_pages_job",
+    selection=CONFIG | dg.AssetSelection.assets(["layer_03_foundation", "page_universe"],
+                                                ["layer_03_foundation", "dim_page"]) | ONBOARDING
+    | dg.AssetSelection.assets(["ops_monitor", "alerts"]),
+    description="New pages from reports, creator statistics and assignments get an onboarding row, a changelog "
+    "entry and an alert; probation expiry and (in)activity are re-evaluated (40-planning §7).",
+)
+daily_feature_refresh_job = dg.define_asset_job(
+    "daily_feature_refresh_job",
+    selection=SEMANTIC | dg.AssetSelection.assets(["layer_03_foundation", "dim_page"]),
+    description="Semantic layer: trailing partitions of the daily metrics, page health, tiers and states, and the "
+    "profiles (run with a partition range, normally the last `warehouse.metrics_rebuild_days` days); then dim_page "
+    "takes the new tiers and states.",
 )
 
-JOBS = [refresh_config_job, ingest_reports_job, ingest_reference_job]
+JOBS = [refresh_config_job, ingest_reports_job, ingest_reference_job, onboard_pages_job, daily_feature_refresh_job]

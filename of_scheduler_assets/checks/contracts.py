@@ -53,3 +53,35 @@ def contract_check(asset_key: dg.AssetKey, model: type[pa.DataFrameModel], *, bl
         return dg.AssetCheckResult(passed=passed, metadata=metadata, severity=dg.AssetCheckSeverity.ERROR)
 
     return _check
+
+
+# --- checks evaluated inside the asset that writes the table ------------------------------------------------------
+# Partitioned tables validate what the run writes (a separate check would reload every partition); the same pandera
+# model and metadata shape as `contract_check`.
+
+
+def contract_spec(asset_key: dg.AssetKey, model: type[pa.DataFrameModel], *, blocking: bool = True) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name=f"{asset_key.path[-1]}_contract", asset=asset_key, blocking=blocking,
+        description=f"pandera contract {model.__name__}" + (" (blocking)" if blocking else ""),
+    )
+
+
+def contract_result(asset_key: dg.AssetKey, model: type[pa.DataFrameModel], frame: pl.DataFrame) -> dg.AssetCheckResult:
+    passed, metadata = validate_contract(model, frame)
+    return dg.AssetCheckResult(
+        asset_key=asset_key, check_name=f"{asset_key.path[-1]}_contract", passed=passed, metadata=metadata,
+        severity=dg.AssetCheckSeverity.ERROR,
+    )
+
+
+def check_spec(asset_key: dg.AssetKey, name: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name=name, asset=asset_key, blocking=blocking, description=description)
+
+
+def check_result(asset_key: dg.AssetKey, name: str, outcome: tuple[bool, dict], *,
+                 severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
+    """An AssetCheckResult from a pure check's ``(passed, metadata)``; list metadata becomes JSON."""
+    passed, metadata = outcome
+    clean = {k: (dg.MetadataValue.json(v) if isinstance(v, (list, dict)) else v) for k, v in metadata.items()}
+    return dg.AssetCheckResult(asset_key=asset_key, check_name=name, passed=bool(passed), metadata=clean, severity=severity)

@@ -19,12 +19,17 @@ def _out(name: str, description: str, group: str = GROUP) -> dg.AssetOut:
     return dg.AssetOut(key=[group, name], group_name=group, description=description)
 
 
-def _files(raw: pl.DataFrame) -> list[dict]:
-    """The distinct files behind a reference raw table, in arrival order."""
+def _files(raw: pl.DataFrame, *, latest_per_name: bool = False) -> list[dict]:
+    """The distinct files behind a reference raw table, in arrival order. With ``latest_per_name``, a file re-dropped
+    under the same name supersedes its earlier content (a re-export of the same sheet); the earlier content stays in
+    the raw layer and the archive."""
     if raw.is_empty():
         return []
     cols = ["file_sha256", "file_name", "archive_uri", "arrival_order", "ingested_at", "ingestion_run_id"]
-    return raw.select(cols).unique("file_sha256").sort("arrival_order").to_dicts()
+    files = raw.select(cols).unique("file_sha256").sort("arrival_order")
+    if latest_per_name:
+        files = files.unique("file_name", keep="last", maintain_order=True)
+    return files.to_dicts()
 
 
 def _parse_files(raw: pl.DataFrame, parser, schema: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -90,7 +95,8 @@ def stage_reports(
     outs={
         "stg_caption_bank": _out("stg_caption_bank", "One deduplicated bank caption per caption_hash, with aliases."),
         "quarantine_caption_bank": _out("quarantine_caption_bank", "Bank rows that could not be staged."),
-        "tos_audit": _out("tos_audit", "Every bank row flagged by the TOS rules (10-ingestion §10.4).", group="ops_audit"),
+        "stg_caption_bank_tos": _out("stg_caption_bank_tos", "Every bank row flagged by the TOS rules, before "
+                                     "de-duplication (10-ingestion §10.4); part of ops_audit/tos_audit."),
     },
     ins={"caption_bank_raw": dg.AssetIn(key=[RAW, "caption_bank_raw"])},
 )
@@ -100,17 +106,21 @@ def stage_caption_bank(context: dg.AssetExecutionContext, caption_bank_raw: pl.D
             read_archived(f["archive_uri"]), file_name=f["file_name"], file_sha256=f["file_sha256"],
             arrival_order=f["arrival_order"], archive_uri=f["archive_uri"],
         )
-        for f in _files(caption_bank_raw)
+        for f in _files(caption_bank_raw, latest_per_name=True)
     ]
     # Stable timestamps: the newest file's arrival, so re-runs over the same files write identical tables.
     checked_at = caption_bank_raw["ingested_at"].max() if caption_bank_raw.height else None
     stg, audit, quarantine = reference.build_stg_caption_bank(parsed, checked_at=checked_at, quarantined_at=checked_at)
+    # When each caption's current description arrived: the SCD2 change time of dim_caption (20-warehouse §3.4).
+    arrived = caption_bank_raw.select(first_seen_file_sha256="file_sha256", ingested_at="ingested_at").unique(
+        "first_seen_file_sha256")
+    stg = stg.drop("ingested_at", strict=False).join(arrived, on="first_seen_file_sha256", how="left")
     for f in parsed:
         for warning in f.warnings:
             context.log.warning(f"{f.file_name}: {warning}")
     yield dg.Output(stg, "stg_caption_bank", metadata={"captions": stg.height, "files": len(parsed)})
     yield dg.Output(quarantine, "quarantine_caption_bank", metadata={"rows": quarantine.height})
-    yield dg.Output(audit, "tos_audit", metadata={"flagged_rows": audit.height})
+    yield dg.Output(audit, "stg_caption_bank_tos", metadata={"flagged_rows": audit.height})
 
 
 @dg.multi_asset(
@@ -168,7 +178,7 @@ CHECKS = [
     contract_check(dg.AssetKey([GROUP, "stg_message_events"]), schemas.StgMessageEvents),
     contract_check(dg.AssetKey([GROUP, "quarantine_message_rows"]), schemas.QuarantineRows),
     contract_check(dg.AssetKey([GROUP, "stg_caption_bank"]), reference_schemas.StgCaptionBank),
-    contract_check(dg.AssetKey(["ops_audit", "tos_audit"]), reference_schemas.TosAuditRows),
+    contract_check(dg.AssetKey([GROUP, "stg_caption_bank_tos"]), reference_schemas.TosAuditRows),
     contract_check(dg.AssetKey([GROUP, "stg_creator_stats"]), reference_schemas.StgCreatorStats),
     contract_check(dg.AssetKey([GROUP, "stg_scheduler_assignments"]), reference_schemas.StgSchedulerAssignments),
     *[contract_check(dg.AssetKey([GROUP, name]), schemas.QuarantineRows)

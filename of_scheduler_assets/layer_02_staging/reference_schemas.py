@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pandera.polars as pa
 import polars as pl
 
@@ -50,6 +52,8 @@ class StgCaptionBank(pa.DataFrameModel):
     first_seen_row_number: int = pa.Field(nullable=False, ge=1)
     n_source_rows: int = pa.Field(nullable=False, ge=1)
     rules_version: str = pa.Field(nullable=False)
+    # when the caption's first-seen file arrived: attached by the staging asset (the pure builder has no file times)
+    ingested_at: Optional[UTC_TS] = pa.Field(nullable=True)  # noqa: UP045 (a dtype instance has no `|`)
 
     @pa.dataframe_check
     def flagged_iff_rules(cls, data) -> pl.LazyFrame:

@@ -248,3 +248,22 @@ class DimCreator(pa.DataFrameModel):
     @pa.dataframe_check(error="n_pages must equal the length of pages")
     def n_pages_consistent(cls, data) -> pl.LazyFrame:
         return data.lazyframe.select((pl.col("n_pages") == pl.col("pages").list.len()).alias("ok"))
+
+
+class DimScheduler(pa.DataFrameModel):
+    """`dim_scheduler` (one row per scheduler_code): roster rows plus provisional codes seen in assignments."""
+
+    scheduler_code: pl.String = pa.Field(nullable=False, unique=True)
+    display_name: pl.String = pa.Field(nullable=True)
+    email: pl.String = pa.Field(nullable=True)
+    is_manager: pl.Boolean = pa.Field(nullable=False)
+    is_active: pl.Boolean = pa.Field(nullable=False)
+    can_view_all: pl.Boolean = pa.Field(nullable=False)
+    pages: pl.List(pl.String) = pa.Field(nullable=False)
+    n_pages: pl.Int64 = pa.Field(nullable=False, ge=0)
+    sender_aliases: pl.List(pl.String) = pa.Field(nullable=False)
+    is_provisional: pl.Boolean = pa.Field(nullable=False)
+
+    class Config:
+        strict = True
+        ordered = True

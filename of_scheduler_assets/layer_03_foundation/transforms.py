@@ -667,6 +667,8 @@ def build_dim_page(
     activity_window_days: int = 21,
     now: dt.datetime,
     active_overrides: pl.DataFrame | None = None,
+    probation_days: int = PROBATION_DAYS,
+    default_tz: str = DEFAULT_TZ,
 ) -> pl.DataFrame:
     """§3.1 columns not needing later layers (page_state/tier/config null, tier_source ``pending``), §3.6 activity.
 
@@ -678,7 +680,6 @@ def build_dim_page(
     report_tz; latest row wins); ``active_overrides`` (username_page, include, note, updated_at). If ``overrides``
     itself carries an ``include`` column it is used as the active overrides when ``active_overrides`` is None."""
     now = _utc(now)
-    now_lit = pl.lit(now, UTC_US)
     window_start = now - dt.timedelta(days=activity_window_days)
     key = {"username_page": pl.String, "username_std": pl.String, "page_type": pl.String}
 
@@ -737,8 +738,14 @@ def build_dim_page(
             _text_col(report_pages, "page_name_raw"),
             _text_col(report_pages, "identity_source"),
         )
+        # One row per distinct spelling first (a few per page), so the ordering below never sorts every report row.
+        spellings = rp.group_by("username_page", "username_std", "page_type", "page_name_raw", "identity_source").agg(
+            pl.col("report_received_at").max(),
+            _last_send=pl.col("sending_ts_utc").max(),
+            _first_send=pl.col("sending_ts_utc").min(),
+        )
         rep = (
-            rp.sort(
+            spellings.sort(
                 ["username_page", "report_received_at", "page_name_raw"],
                 descending=[False, True, False],
                 nulls_last=True,
@@ -750,8 +757,8 @@ def build_dim_page(
                 rep_display=pl.col("page_name_raw").first(),
                 rep_identity=pl.col("identity_source").first(),
                 last_report_at=pl.col("report_received_at").max(),
-                last_send_at=pl.col("sending_ts_utc").max(),
-                rep_first=pl.col("sending_ts_utc").min(),
+                last_send_at=pl.col("_last_send").max(),
+                rep_first=pl.col("_first_send").min(),
             )
         )
         parts.append(
@@ -873,7 +880,7 @@ def build_dim_page(
         pg.with_columns(
             display_name=pl.coalesce("reg_display", "cs_display", "rep_display"),
             is_paid=pl.col("page_type").is_in(["paid", "vip"]),
-            tz=pl.coalesce("ov_tz", "reg_tz", pl.lit(DEFAULT_TZ)),
+            tz=pl.coalesce("ov_tz", "reg_tz", pl.lit(default_tz)),
             report_tz=pl.coalesce("ov_report_tz", "reg_report_tz"),
             local_min_hour=pl.min_horizontal(lo, hi).cast(pl.Int64),
             local_max_hour=pl.max_horizontal(lo, hi).cast(pl.Int64),
@@ -900,17 +907,87 @@ def build_dim_page(
             config_version=pl.lit(None, pl.String),
         )
         .with_columns(
-            new_until=(pl.col("first_seen_at").dt.truncate("1d") + pl.duration(days=PROBATION_DAYS)),
-        )
-        .with_columns(
-            lifecycle_state=pl.when(pl.col("new_until").is_not_null() & (now_lit < pl.col("new_until")))
-            .then(pl.lit("new"))
-            .when(pl.col("is_active"))
-            .then(pl.lit("active"))
-            .otherwise(pl.lit("inactive")),
+            new_until=(pl.col("first_seen_at").dt.truncate("1d") + pl.duration(days=probation_days)),
         )
     )
+    pg = pg.with_columns(lifecycle_state=lifecycle_expr(local_today(pg, now)))
     return pg.select(list(DIM_PAGE_SCHEMA)).cast(DIM_PAGE_SCHEMA).sort("username_page")
+
+
+def local_today(pages: pl.DataFrame, now: dt.datetime) -> pl.Expr:
+    """The page-local date of ``now`` for each row (column ``tz``; unknown zones fall back to the default)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    dates: dict[str, dt.date] = {}
+    for tz in pages["tz"].drop_nulls().unique().to_list():
+        try:
+            dates[tz] = now.astimezone(ZoneInfo(tz)).date()
+        except (ZoneInfoNotFoundError, ValueError):
+            dates[tz] = now.astimezone(ZoneInfo(DEFAULT_TZ)).date()
+    fallback = now.astimezone(ZoneInfo(DEFAULT_TZ)).date()
+    return pl.col("tz").replace_strict(dates, default=fallback, return_dtype=pl.Date)
+
+
+def lifecycle_expr(today: pl.Expr) -> pl.Expr:
+    """40-planning §7, the one lifecycle rule (dim_page, the onboarding queue and past-dated evaluations agree):
+    ``inactive`` when the activity rule fails; else ``new`` while probation lasts (``new_until`` on or after the
+    page-local today: it expires once ``new_until < local today``); else ``active``."""
+    return (
+        pl.when(~pl.col("is_active").fill_null(False))
+        .then(pl.lit("inactive"))
+        .when(pl.col("new_until").is_not_null() & (pl.col("new_until").dt.date() >= today))
+        .then(pl.lit("new"))
+        .otherwise(pl.lit("active"))
+    )
+
+
+def attach_latest_tier_and_state(
+    dim_page: pl.DataFrame,
+    tier_assignment: pl.DataFrame | None,
+    page_state: pl.DataFrame | None,
+    page_overrides: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """§3.1 ``page_state``, ``tier``, ``tier_source`` from the latest ``page_state_daily`` / ``page_tier_assignment``
+    row of each page (the semantic layer computes them daily from the facts, which are downstream of this table, so
+    dim_page carries the last computed values). Without an engine row: an override tier wins (``override``), else
+    ``LOW`` / ``pending`` (40-planning §7); without a state row: ``balance`` (§4.5 default)."""
+
+    def latest(frame: pl.DataFrame | None, cols: list[str]) -> pl.DataFrame:
+        if frame is None or frame.is_empty():
+            return pl.DataFrame(schema={"username_page": pl.String, **{c: pl.String for c in cols}})
+        return (
+            frame.sort(["username_page", "computed_date"], descending=[False, True])
+            .unique("username_page", keep="first", maintain_order=True)
+            .select("username_page", *[pl.col(c).cast(pl.String) for c in cols])
+        )
+
+    tiers = latest(tier_assignment, ["tier", "tier_source"]).rename({"tier": "_tier", "tier_source": "_tier_source"})
+    states = latest(page_state, ["page_state"]).rename({"page_state": "_state"})
+    ov = pl.DataFrame(schema={"username_page": pl.String, "_ov_tier": pl.String})
+    if page_overrides is not None and page_overrides.height and "tier_override" in page_overrides.columns:
+        o = page_overrides.filter(pl.col("tier_override").is_not_null()).with_row_index("_i")
+        order = ["username_page", "updated_at", "_i"] if "updated_at" in o.columns else ["username_page", "_i"]
+        ov = (
+            o.sort(order, descending=[False] + [True] * (len(order) - 1), nulls_last=True)
+            .unique("username_page", keep="first", maintain_order=True)
+            .select("username_page", _ov_tier=pl.col("tier_override").cast(pl.String).str.to_uppercase())
+        )
+    out = (
+        dim_page.drop("tier", "tier_source", "page_state")
+        .join(tiers, on="username_page", how="left")
+        .join(states, on="username_page", how="left")
+        .join(ov, on="username_page", how="left")
+        .with_columns(
+            tier=pl.coalesce("_tier", "_ov_tier", pl.lit("LOW")),
+            tier_source=pl.when(pl.col("_tier").is_not_null())
+            .then(pl.col("_tier_source"))
+            .when(pl.col("_ov_tier").is_not_null())
+            .then(pl.lit("override"))
+            .otherwise(pl.lit("pending")),
+            page_state=pl.col("_state").fill_null("balance"),
+        )
+    )
+    return out.select(list(DIM_PAGE_SCHEMA)).cast(DIM_PAGE_SCHEMA)
 
 
 # --- dim_creator (§3.2) ------------------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from of_scheduler_assets.layer_03_foundation.transforms import lifecycle_expr
+
 __all__ = [
     "METRIC_DICTIONARY",
     "PAGE_STATE_NOTES",
@@ -39,6 +41,7 @@ __all__ = [
     "apply_tier_rules",
     "page_tier_assignment",
     "page_volume_profile",
+    "pages_active_on",
     "tier_thresholds",
     "volume_boost_expr",
 ]
@@ -300,6 +303,57 @@ PAGE_PERFORMANCE_COLUMNS = [
     "revenue_gross", "revenue_net", "rps_gross", "buy_rate", "open_rate", "conversion", "distinct_captions",
     "avg_ppv_price", "unsent_share",
 ]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ page activity on a past date
+
+
+def pages_active_on(
+    dim_page: pl.DataFrame,
+    fact: pl.DataFrame | pl.LazyFrame,
+    creator_stats: pl.DataFrame | None,
+    as_of: dt.date | dt.datetime,
+    *,
+    window_days: int = 21,
+) -> pl.DataFrame:
+    """``dim_page`` rows with ``is_active`` and ``lifecycle_state`` re-evaluated as of a (possibly past) date, so a
+    daily partition computed later shows the page set of its own day (20-warehouse §3.6): active when a send of the
+    page falls in the ``window_days`` local days ending at the date (a loaded report lists its sends) or a
+    creator-statistics period ends in that window; an ``override_in`` / ``override_out`` of dim_page wins. The
+    lifecycle follows the foundation's one rule (``lifecycle_expr``) with the date as local today."""
+    as_of_date, _ = _as_of(as_of)
+    sends = (
+        fact.lazy()
+        .filter(_in_window(as_of_date, window_days))
+        .select("username_page")
+        .unique()
+        .with_columns(_send=pl.lit(True))
+        .collect()
+    )
+    stats = pl.DataFrame(schema={"username_page": pl.String, "_stats": pl.Boolean})
+    if creator_stats is not None and creator_stats.height:
+        lo = as_of_date - dt.timedelta(days=window_days - 1)
+        stats = (
+            creator_stats.filter(pl.col("period_end").is_between(lo, as_of_date))
+            .select("username_page")
+            .unique()
+            .with_columns(_stats=pl.lit(True))
+        )
+    reason = pl.col("active_reason")
+    evidence = pl.col("_send").fill_null(False) | pl.col("_stats").fill_null(False)
+    return (
+        dim_page.join(sends, on="username_page", how="left")
+        .join(stats, on="username_page", how="left")
+        .with_columns(
+            is_active=pl.when(reason == "override_out")
+            .then(pl.lit(False))
+            .when(reason == "override_in")
+            .then(pl.lit(True))
+            .otherwise(evidence),
+        )
+        .with_columns(lifecycle_state=lifecycle_expr(pl.lit(as_of_date)))
+        .drop("_send", "_stats")
+    )
 
 
 # --------------------------------------------------------------------------------------------- 4.3 page_health_7d
@@ -746,7 +800,8 @@ def page_volume_profile(fact: pl.DataFrame | pl.LazyFrame, as_of: dt.date | dt.d
     )
     pages = lf.select("username_page").unique()
     daily = _calendar(pages, as_of_date, 28).join(per_day, on=["username_page", "send_date_local"], how="left")
-    daily = daily.with_columns(pl.col("c", "r", "m").fill_null(0.0))
+    # calendar order: variances and covariances are float sums, so their terms need a fixed order (idempotence)
+    daily = daily.with_columns(pl.col("c", "r", "m").fill_null(0.0)).sort("username_page", "send_date_local")
     last7 = _in_window(as_of_date, 7)
     vol = daily.group_by("username_page").agg(
         pl.col("c").mean().alias("avg_ppv_per_day"),

@@ -6,7 +6,10 @@ import polars as pl
 
 from of_scheduler_assets.checks.contracts import contract_check
 from of_scheduler_assets.layer_02_staging import ingest
+from of_scheduler_assets.ops import onboarding as onboarding_rules
 from of_scheduler_assets.ops import schemas
+from of_scheduler_assets.resources.clock import ClockResource
+from of_scheduler_assets.resources.config import OpsConfigResource
 from of_scheduler_assets.resources.warehouse import WarehouseReader
 
 GROUP = "ops"
@@ -97,7 +100,30 @@ def unmapped_usernames(warehouse: WarehouseReader) -> pl.DataFrame:
     return ingest.unmapped_usernames(resolutions, seen)
 
 
-ASSETS = [ingestion_state, quarantine_rows, unmapped_usernames]
+@dg.multi_asset(
+    outs={
+        "onboarding_queue": dg.AssetOut(key=[GROUP, "onboarding_queue"], group_name=GROUP, description=(
+            "One row per page ever seen: when it was onboarded, its probation end, initial tier and scheduler, and "
+            "its lifecycle (new, active, inactive) re-evaluated every run (40-planning §7).")),
+        "onboarding_changelog": dg.AssetOut(key=["ops_audit", "onboarding_changelog"], group_name="ops_audit",
+                                            description="Append-only: onboarded, expired, deactivated, reactivated."),
+    },
+    ins={"dim_page": dg.AssetIn(key=["layer_03_foundation", "page_universe"]),
+         "page_overrides": dg.AssetIn(key=["ops_config", "page_overrides"])},
+)
+def onboarding(context: dg.AssetExecutionContext, ops_config_file: OpsConfigResource, warehouse: WarehouseReader,
+               clock: ClockResource, dim_page: pl.DataFrame, page_overrides: pl.DataFrame):
+    cfg = ops_config_file.load().model
+    queue, changelog, _ = onboarding_rules.build_onboarding(
+        dim_page, warehouse.read_table(GROUP, "onboarding_queue"), warehouse.read_table("ops_audit", "onboarding_changelog"),
+        page_overrides, now=clock.now(), probation_days=cfg.warehouse.probation_days, run_id=context.run.run_id,
+    )
+    yield dg.Output(queue, "onboarding_queue", metadata={
+        "pages": queue.height, **{f"lifecycle_{k}": v for k, v in queue["lifecycle_state"].value_counts().iter_rows()}})
+    yield dg.Output(changelog, "onboarding_changelog", metadata={"entries": changelog.height})
+
+
+ASSETS = [ingestion_state, quarantine_rows, unmapped_usernames, onboarding]
 CHECKS = [
     conservation_check,
     contract_check(ingestion_state.key, schemas.IngestionState),

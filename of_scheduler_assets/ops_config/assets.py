@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from of_scheduler_assets.checks.contracts import contract_check
-from of_scheduler_assets.ops_config import schemas, transforms
+from of_scheduler_assets.ops_config import override_schemas, overrides, schemas, transforms
 from of_scheduler_assets.resources.config import OpsConfigResource
 from of_scheduler_assets.resources.seeds import SeedsResource
 
@@ -42,10 +42,17 @@ scheduler_roster = _seed_asset("scheduler_roster", transforms.scheduler_roster, 
 explicitness_map = _seed_asset("explicitness_map", transforms.explicitness_map, "Caption-logger content tag -> level.")
 page_registry = _seed_asset("page_registry", transforms.passthrough_seed, "Known pages with time zones (seed).")
 
-ASSETS = [ops_config, page_aliases, scheduler_roster, explicitness_map, page_registry]
+page_overrides = _seed_asset("page_overrides", overrides.page_overrides,
+                             "Per-page overrides: tier, scheduler, local send window, explicitness, time zones.")
+active_overrides = _seed_asset("active_overrides", overrides.active_overrides,
+                               "Force a page in or out of the active set, with a note (20-warehouse §3.6).")
+
+ASSETS = [ops_config, page_aliases, scheduler_roster, explicitness_map, page_registry, page_overrides, active_overrides]
 CHECKS = [
     contract_check(ops_config.key, schemas.OpsConfigTable),
     contract_check(page_aliases.key, schemas.PageAliases),
     contract_check(scheduler_roster.key, schemas.SchedulerRoster),
     contract_check(explicitness_map.key, schemas.ExplicitnessMap),
+    contract_check(page_overrides.key, override_schemas.PageOverrides),
+    contract_check(active_overrides.key, override_schemas.ActiveOverrides),
 ]

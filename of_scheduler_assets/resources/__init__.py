@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from of_scheduler_assets import settings
+from of_scheduler_assets.resources.clock import clock_resource_from_env
 from of_scheduler_assets.resources.config import OpsConfigResource
 from of_scheduler_assets.resources.mailbox import mailbox_resource_from_env
 from of_scheduler_assets.resources.seeds import seeds_resource_from_env
@@ -22,4 +23,5 @@ def build_resources() -> dict:
         "seeds": seeds_resource_from_env(),
         "mailbox": mailbox_resource_from_env(),
         "storage": storage_resource_from_env(),
+        "clock": clock_resource_from_env(),
     }

@@ -70,6 +70,19 @@ class ExportsConfig(_Section):
     team_sheets: str = Field("xlsx", pattern="^(xlsx|gsheets)$")
 
 
+class WarehouseConfig(_Section):
+    """20-warehouse: rebuild windows of the partitioned tables and the semantic parameters."""
+
+    fact_rebuild_days: int = Field(9, ge=1)
+    metrics_rebuild_days: int = Field(10, ge=1)
+    probation_days: int = Field(7, ge=0)
+    temporal_window_days: int = Field(180, ge=7)
+    temporal_half_life_days: float = Field(45.0, gt=0)
+    temporal_prior_sends: float = Field(3.0, ge=0)
+    price_window_days: int = Field(90, ge=7)
+    price_half_life_days: float = Field(14.0, gt=0)
+
+
 class OpsConfigModel(_Section):
     version: str
     platform: PlatformConfig
@@ -78,6 +91,7 @@ class OpsConfigModel(_Section):
     archive: ArchiveConfig
     freshness: dict[str, float]
     exports: ExportsConfig
+    warehouse: WarehouseConfig = WarehouseConfig()
 
 
 def packaged_config_text() -> str:

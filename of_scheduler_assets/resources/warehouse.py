@@ -10,6 +10,7 @@ process killed mid-write, leaves the previous table or partition intact.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import polars as pl
-from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
+from dagster._core.storage.db_io_manager import DbTypeHandler, TablePartitionDimension, TableSlice
 from dagster._utils.backoff import backoff
 from dagster_duckdb import DuckDBIOManager
 from dagster_duckdb.io_manager import DuckDbClient, _get_cleanup_statement
@@ -199,9 +200,14 @@ class WarehouseReader(dg.ConfigurableResource):
     gcp_credentials: str | None = Field(default=None, description="base64 service-account JSON (secret)")
     api_endpoint: str | None = Field(default=None, description="tests only: BigQuery emulator endpoint")
 
-    def read_table(self, schema: str, table: str) -> pl.DataFrame | None:
+    def read_table(
+        self, schema: str, table: str, columns: Sequence[str] | None = None,
+        window: tuple[str, dt.datetime, dt.datetime] | None = None,
+    ) -> pl.DataFrame | None:
+        """The table (or only ``columns``; or only rows with ``start <= column < end`` for ``window = (column, start,
+        end)``, UTC datetimes), None when it does not exist yet."""
         if self.target == "bigquery":
-            return self._read_bigquery(schema, table)
+            return self._read_bigquery(schema, table, columns, window)
         if not self.database or not Path(self.database).exists():
             return None
         conn = open_duckdb(self.database)
@@ -209,11 +215,19 @@ class WarehouseReader(dg.ConfigurableResource):
             exists = conn.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
             ).fetchall()[0][0]
-            return read_duckdb_table(conn, f'SELECT * FROM "{schema}"."{table}"') if exists else None
+            if not exists:
+                return None
+            select = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
+            query = f'SELECT {select} FROM "{schema}"."{table}"'
+            if window is not None:
+                column, start, end = window
+                query += f""" WHERE "{column}" >= TIMESTAMPTZ '{start.isoformat()}' AND "{column}" < TIMESTAMPTZ '{end.isoformat()}'"""
+            return read_duckdb_table(conn, query)
         finally:
             conn.close()
 
-    def _read_bigquery(self, schema: str, table: str) -> pl.DataFrame | None:
+    def _read_bigquery(self, schema: str, table: str, columns: Sequence[str] | None,
+                       window: tuple[str, dt.datetime, dt.datetime] | None) -> pl.DataFrame | None:
         from google.api_core.exceptions import NotFound
 
         from of_scheduler_assets.resources.bigquery import make_bigquery_client, read_table_as_polars
@@ -234,7 +248,11 @@ class WarehouseReader(dg.ConfigurableResource):
         else:
             client = make_bigquery_client(self.project, self.location, self.api_endpoint)
         try:
-            return read_table_as_polars(client, f"{self.project}.{schema}.{table}")
+            dims = None
+            if window is not None:
+                dims = [TablePartitionDimension(partition_expr=window[0], partitions=dg.TimeWindow(window[1], window[2]))]
+            return read_table_as_polars(client, f"{self.project}.{schema}.{table}", columns=columns,
+                                        partition_dimensions=dims)
         except NotFound:
             return None
         finally:

@@ -59,6 +59,10 @@ def test_mailbox_sensor_requests_one_run_per_new_batch_and_nothing_once_loaded(w
     run_key = first.run_requests[0].run_key
     assert cursor == run_key
     assert int(first.run_requests[0].tags["of_scheduler/new_emails"]) == len(list((world / "inbox" / "reports").rglob("*.eml")))
+    # the run rebuilds the trailing fact partitions ending at the clock's UTC date
+    today = resources_for(world)["clock"].now().date()
+    assert first.run_requests[0].tags["dagster/asset_partition_range_end"] == today.isoformat()
+    assert first.run_requests[0].tags["dagster/asset_partition_range_start"] == (today - dt.timedelta(days=8)).isoformat()
 
     again, _ = _mailbox_tick(world, cursor)  # the same batch is not requested twice while its run is pending
     assert again.run_requests == [] and "already requested" in again.skip_message

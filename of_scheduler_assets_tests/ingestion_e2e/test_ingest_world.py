@@ -172,10 +172,16 @@ def test_rerun_over_the_same_mailbox_changes_nothing_but_retry_bookkeeping(fault
 
 
 def test_rerun_of_a_clean_world_leaves_identical_tables(clean_world):
-    before = {k: v.hash_rows().sort().to_list() for k, v in all_tables(clean_world).items()}
+    before = all_tables(clean_world)
     assert materialize_all(clean_world).success
-    after = {k: v.hash_rows().sort().to_list() for k, v in all_tables(clean_world).items()}
-    assert before == after
+    after = all_tables(clean_world)
+    assert before.keys() == after.keys()
+    for name, frame in before.items():
+        # Float aggregates of the model (polars group-by float sums are not bit-reproducible from run to run) are
+        # compared to 1e-12 relative; every other column, and every table outside the model, exactly.
+        key = [c for c in frame.columns if frame.schema[c] not in (pl.Float64, pl.Float32)]
+        assert_frame_equal(frame.sort(key, nulls_last=True), after[name].sort(key, nulls_last=True),
+                           check_exact=False, rel_tol=1e-12, abs_tol=1e-15), name
 
 
 def test_latest_snapshot_gives_one_row_per_message_with_the_latest_metrics(clean_world):

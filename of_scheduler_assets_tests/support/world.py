@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from of_scheduler_assets.partitions import range_tags
+from of_scheduler_assets.resources.clock import ClockResource
 from of_scheduler_assets.resources.config import OpsConfigResource
 from of_scheduler_assets.resources.mailbox import MailboxResource
 from of_scheduler_assets.resources.seeds import SeedsResource
@@ -30,9 +34,34 @@ def generate_world(home: Path, *, scale: float, days: int, faults: float = 0.0, 
     return home
 
 
-def resources_for(home: Path) -> dict:
+def world_dates(home: Path) -> tuple[dt.date, dt.date]:
+    """(first, last) send date of a generated world, from its manifest."""
+    meta = json.loads((home / "sample_manifest.json").read_text())
+    end = dt.date.fromisoformat(meta["end_date"])
+    return end - dt.timedelta(days=int(meta["days"]) - 1), end
+
+
+def world_as_of(home: Path) -> dt.datetime:
+    """The world's evaluation time: midnight UTC after its last day (every report has arrived by then)."""
+    return dt.datetime.combine(world_dates(home)[1] + dt.timedelta(days=2), dt.time(), tzinfo=dt.UTC)
+
+
+def world_range_tags(home: Path) -> dict[str, str]:
+    """A single run over every partition the world can touch: its first reports list sends of the week before its
+    first day, and local dates reach one day either side of UTC."""
+    if not (home / "sample_manifest.json").exists():  # a hand-made mailbox: today's partition only
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        return range_tags(today, today)
+    first, last = world_dates(home)
+    return range_tags((first - dt.timedelta(days=10)).isoformat(), (last + dt.timedelta(days=1)).isoformat())
+
+
+def resources_for(home: Path, *, as_of: dt.datetime | None = None) -> dict:
     database = str(home / "warehouse.duckdb")
+    if as_of is None and (home / "sample_manifest.json").exists():
+        as_of = world_as_of(home)
     return {
+        "clock": ClockResource(as_of=as_of.isoformat() if as_of else None),
         "io_manager": DuckDBPolarsIOManager(database=database),
         "warehouse": WarehouseReader(target="local", database=database),
         "ops_config_file": OpsConfigResource(),
@@ -44,10 +73,13 @@ def resources_for(home: Path) -> dict:
     }
 
 
-def materialize_all(home: Path, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+def materialize_all(home: Path, *, raise_on_error: bool = True, tags: dict | None = None,
+                    selection=None) -> dg.ExecuteInProcessResult:
+    """Every asset (with its checks) in one run over the world's partition range."""
     from of_scheduler_assets.definitions import ASSET_CHECKS, ASSETS
 
-    return dg.materialize([*ASSETS, *ASSET_CHECKS], resources=resources_for(home), raise_on_error=raise_on_error)
+    return dg.materialize([*ASSETS, *ASSET_CHECKS], resources=resources_for(home), raise_on_error=raise_on_error,
+                          tags=tags if tags is not None else world_range_tags(home), selection=selection)
 
 
 def table(home: Path, schema: str, name: str) -> pl.DataFrame:
