@@ -10,11 +10,12 @@ Changing ``RULES`` requires bumping ``RULES_VERSION``: every caption is re-evalu
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import NamedTuple
 
 import polars as pl
 
-RULES_VERSION = "tos-rules-2025.1"
+RULES_VERSION = "tos-rules-2025.2"  # .2: rules also run on the NFKC-folded text (styled letters)
 
 TOS_FLAGS = re.IGNORECASE | re.DOTALL
 
@@ -129,21 +130,30 @@ def _allowlisted(low: str) -> bool:
     return bool(_STEP.search(low)) and not _RELATIVES.search(low) and not _BLOOD.search(low)
 
 
-def evaluate_text(text: str | None, rule_ids: frozenset[str] | set[str] | None = None) -> TosResult:
-    """Evaluate one text (null counts as empty, which is clean). ``rule_ids`` restricts the rules searched (used by
-    the keyword prefilter of ``evaluate_tos``); the allowlist always applies to whatever fired."""
+def folded_forms(text: str | None) -> tuple[str, ...]:
+    """The forms the rules run on: the lower-cased text (the spec's form) and, when it differs, its NFKC case fold,
+    so that styled or full-width letters ("𝒻𝑜𝓇𝒸𝑒𝒹", "ＦＯＲＣＥＤ") cannot slip past a rule. Caption identity folds
+    these variants together (D5); the compliance check must see what identity sees."""
     low = (text or "").lower()
+    fold = unicodedata.normalize("NFKC", text or "").casefold()
+    return (low,) if fold == low else (low, fold)
+
+
+def evaluate_text(text: str | None, rule_ids: frozenset[str] | set[str] | None = None) -> TosResult:
+    """Evaluate one text (null counts as empty, which is clean) on each of its ``folded_forms``: a rule fires when
+    any pattern matches any form. ``rule_ids`` restricts the rules searched (used by the keyword prefilter of
+    ``evaluate_tos``); the allowlist always applies to whatever fired and must hold on every form."""
+    forms = folded_forms(text)
     hits: list[tuple[str, str]] = []
     for rule_id, patterns in _COMPILED:
         if rule_ids is not None and rule_id not in rule_ids:
             continue
-        for source, rx in patterns:
-            if rx.search(low):
-                hits.append((rule_id, source))
-                break
+        hit = next((source for source, rx in patterns for form in forms if rx.search(form)), None)
+        if hit is not None:
+            hits.append((rule_id, hit))
     raw = [rid for rid, _ in hits]
     cleared = False
-    if any(rid in ALLOWLIST_CLEARABLE for rid in raw) and _allowlisted(low):
+    if any(rid in ALLOWLIST_CLEARABLE for rid in raw) and all(_allowlisted(form) for form in forms):
         cleared = True
         hits = [(rid, p) for rid, p in hits if rid not in ALLOWLIST_CLEARABLE]
     return TosResult(raw, [rid for rid, _ in hits], [f"{rid}: {p}" for rid, p in hits], cleared)
@@ -182,7 +192,7 @@ _PREFILTER_FOLD = str.maketrans({"\u0131": "i", "\u017f": "s"})
 
 def candidate_rules(texts: list[str | None]) -> list[frozenset[str]]:
     """Per text, the rules whose keywords occur (a superset of the rules that can match)."""
-    folded = pl.Series([(t or "").lower().translate(_PREFILTER_FOLD) for t in texts], dtype=pl.String)
+    folded = pl.Series(["\n".join(folded_forms(t)).translate(_PREFILTER_FOLD) for t in texts], dtype=pl.String)
     hits = {rid: folded.str.contains_any(list(kw)).to_list() for rid, kw in RULE_KEYWORDS.items()}
     return [frozenset(rid for rid in RULE_IDS if hits[rid][i]) for i in range(len(texts))]
 

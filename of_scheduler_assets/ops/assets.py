@@ -129,4 +129,6 @@ CHECKS = [
     contract_check(ingestion_state.key, schemas.IngestionState),
     contract_check(quarantine_rows.key, schemas.QuarantineRows),
     contract_check(unmapped_usernames.key, schemas.UnmappedUsernames),
+    contract_check(dg.AssetKey([GROUP, "onboarding_queue"]), schemas.OnboardingQueue),
+    contract_check(dg.AssetKey(["ops_audit", "onboarding_changelog"]), schemas.OnboardingChangelog),
 ]

@@ -29,4 +29,27 @@ class UnmappedUsernames(pa.DataFrameModel):
         unique = ["name_raw", "source"]
 
 
-__all__ = ["IngestionState", "QuarantineRows", "UnmappedUsernames"]
+class OnboardingQueue(pa.DataFrameModel):
+    """``ops.onboarding_queue``: one row per page ever seen (40-planning §7)."""
+
+    username_page: str = pa.Field(nullable=False, unique=True, str_matches=r"^[a-z0-9_]+__(free|paid|vip)$")
+    page_type: str = pa.Field(nullable=False, isin=["free", "paid", "vip"])
+    onboarded_at: pl.Datetime("us", "UTC") = pa.Field(nullable=False)
+    lifecycle_state: str = pa.Field(nullable=False, isin=["new", "active", "inactive"])
+    tier_initial: str = pa.Field(nullable=False, isin=["LOW", "MED", "HIGH", "POWER"])
+    tier_source_initial: str = pa.Field(nullable=False, isin=["pending", "override"])
+    source: str = pa.Field(nullable=False, isin=["registry", "creator_stats", "report", "assignment"])
+    reviewed: bool = pa.Field(nullable=False)
+
+
+class OnboardingChangelog(pa.DataFrameModel):
+    """``ops_audit.onboarding_changelog``: append-only events."""
+
+    changelog_id: str = pa.Field(nullable=False, unique=True)
+    username_page: str = pa.Field(nullable=False)
+    event: str = pa.Field(nullable=False, isin=["onboarded", "expired", "deactivated", "reactivated",
+                                                  "lifecycle_changed", "reviewed"])
+    created_at: pl.Datetime("us", "UTC") = pa.Field(nullable=False)
+
+
+__all__ = ["IngestionState", "OnboardingChangelog", "OnboardingQueue", "QuarantineRows", "UnmappedUsernames"]

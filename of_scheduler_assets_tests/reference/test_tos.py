@@ -224,3 +224,13 @@ def test_property_prefiltered_evaluation_equals_exhaustive(texts):
         assert ids == full.rule_ids
         assert reasons == "; ".join(full.reasons)
         assert status == ("flagged" if full.rule_ids else "clean")
+
+
+def test_styled_and_full_width_letters_cannot_slip_past_a_rule():
+    # caption identity folds these variants into one caption (NFKC + casefold), so the rules must see them too
+    for text in ("𝒻𝑜𝓇𝒸𝑒𝒹 to watch", "ＦＯＲＣＥＤ to watch", "𝐛𝐫𝐨𝐭𝐡𝐞𝐫 and me"):
+        assert evaluate_text(text).rule_ids, text
+    assert evaluate_tos(pl.Series(["𝒻𝑜𝓇𝒸𝑒𝒹 to watch"]))["tos_status"].to_list() == ["flagged"]
+    # the step-parent allowlist must hold on every form: a styled relative word keeps A1 from being cleared
+    assert "A1_familial_direct" in evaluate_text("stepmom and her 𝐬𝐨𝐧").rule_ids
+    assert evaluate_text("my ｓｔｅｐｍｏｍ is watching").rule_ids == []
