@@ -12,9 +12,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_run_leaves_a_warehouse_with_every_layer_schema_and_prints_where_to_look(_isolated_home, capsys, monkeypatch, tmp_path):
-    # A budget of 4 emails per run forces the run command to catch up over several runs, as it must at any scale.
+    # A budget of 12 emails per run forces the run command to catch up over several runs, as it must at any scale.
     override = tmp_path / "override.yaml"
-    override.write_text("ingestion:\n  max_new_messages_per_backfill: 4\n")
+    override.write_text("ingestion:\n  max_new_messages_per_backfill: 12\n")
     monkeypatch.setenv("OF_SCHEDULER_CONFIG", str(override))
     assert cli.main(["run", "--scale", "0.02", "--days", "5"]) == 0
     out = capsys.readouterr().out
