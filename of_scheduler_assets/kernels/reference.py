@@ -1,0 +1,284 @@
+"""Plain NumPy/Python reference implementations of the Numba kernels (spec 30 §5).
+
+Each function has the same signature and contract as its kernel (see the kernel docstrings) and evaluates the same
+arithmetic in the same order, so results are bit-identical wherever only +, −, ×, ÷ and sqrt are involved, and equal to
+within libm rounding where pow/exp are. Used by the property tests and as the benchmark baseline; not on the hot path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from of_scheduler_assets.kernels import codes
+from of_scheduler_assets.kernels.priors import LIFT_MAX, LIFT_MIN
+
+_F = np.float64
+
+
+def decay_weights(age_days, half_life):
+    a = np.asarray(age_days, dtype=_F)
+    with np.errstate(all="ignore"):
+        w = np.power(0.5, a / half_life)
+    return np.where(a < 0.0, 1.0, w)
+
+
+def _eb(x, n, mu, nu):
+    d = n + nu
+    with np.errstate(all="ignore"):
+        v = (x + nu * mu) / d
+    return np.where(d == 0.0, mu, v)
+
+
+def eb_smooth(x, n, mu, nu):
+    return _eb(np.asarray(x, _F), np.asarray(n, _F), np.asarray(mu, _F), _F(nu)).astype(_F)
+
+
+def page_prior(x_P, n_P, mu_G, nu_P):
+    if n_P + nu_P == 0.0:
+        return float(mu_G)
+    return float((x_P + nu_P * mu_G) / (n_P + nu_P))
+
+
+def cross_page_lift(x_other, e_other, lam):
+    x = np.asarray(x_other, _F)
+    e = np.asarray(e_other, _F)
+    with np.errstate(all="ignore"):
+        v = np.clip((x + lam) / (e + lam), LIFT_MIN, LIFT_MAX)
+    v = np.where(e > 0.0, v, 1.0)
+    return np.where(np.isnan(e), np.nan, v)
+
+
+def prior_chain(x_cp, n_cp, x_other, e_other, mu_G, x_P, n_P, nu_P, nu, lam):
+    mu_P = page_prior(x_P, n_P, mu_G, nu_P)
+    prior = mu_P * cross_page_lift(x_other, e_other, lam)
+    return _eb(np.asarray(x_cp, _F), np.asarray(n_cp, _F), prior, _F(nu))
+
+
+def ucb_bonus(q, p, n, nu, c, cap_mult):
+    p = np.asarray(p, _F)
+    n = np.asarray(n, _F)
+    if q == 0.0 or c == 0.0:
+        return np.zeros_like(p)
+    cap = cap_mult * q * p
+    d = n + nu
+    with np.errstate(all="ignore"):
+        v = q * c * np.sqrt(p * (1.0 - p) / d)
+    out = np.where(cap < v, cap, v)
+    return np.where(d == 0.0, cap, out)
+
+
+def novelty_level(events_365d):
+    e = np.asarray(events_365d, _F)
+    lvl = np.select([e < 10.0, e < 50.0, e < 100.0, e >= 100.0], [1.0, 0.5, 0.2, 0.0], default=np.nan)
+    return lvl.astype(_F)
+
+
+def novelty_bonus(events_365d, weight, boost, scale):
+    return weight * boost * novelty_level(events_365d) * scale
+
+
+def fatigue(active_days_30d):
+    a = np.asarray(active_days_30d, _F)
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-0.5 * (a - 15.0)))
+
+
+def cooldown_hours(uses_7d, base, factor, min_h, max_days):
+    u = np.asarray(uses_7d, _F)
+    cap = 24.0 * max_days
+    with np.errstate(over="ignore"):
+        v = base * np.power(_F(factor), u)
+    v = np.where(v > cap, cap, v)
+    return np.where(v < min_h, _F(min_h), v)
+
+
+def eligibility(
+    tos_flagged,
+    is_active,
+    media_only,
+    category_bits,
+    allowed_bits,
+    explicitness,
+    max_explicitness,
+    hours_since_use_page,
+    min_reuse_days,
+    hours_since_use_any,
+    cooldown_h,
+    fatigue_score,
+    fatigue_limit,
+    override_min_hours,
+    uses_24h,
+    max_daily_uses,
+    already_primary_today,
+):
+    k = len(tos_flagged)
+    m = np.zeros(k, dtype=np.uint16)
+    expl = np.where(np.isnan(explicitness), codes.UNKNOWN_EXPLICITNESS, explicitness)
+    hp = np.asarray(hours_since_use_page, _F)
+    rules = [
+        (codes.TOS_FLAGGED, np.asarray(tos_flagged, bool)),
+        (codes.INACTIVE_CAPTION, ~np.asarray(is_active, bool)),
+        (codes.MEDIA_ONLY, np.asarray(media_only, bool)),
+        (codes.CATEGORY_MISMATCH, (np.asarray(category_bits, np.uint64) & np.uint64(allowed_bits)) == 0),
+        (codes.EXPLICITNESS_ABOVE_PAGE_MAX, expl > max_explicitness),
+        (codes.REUSED_WITHIN_MIN_REUSE_DAYS, hp < 24.0 * min_reuse_days),
+        (codes.COOLDOWN_ACTIVE, np.asarray(hours_since_use_any, _F) < np.asarray(cooldown_h, _F)),
+        (codes.FATIGUED, np.asarray(fatigue_score, _F) > fatigue_limit),
+        (codes.BLOCKED_BY_OVERRIDE, hp < np.asarray(override_min_hours, _F)),
+        (codes.MAX_DAILY_USES_REACHED, np.asarray(uses_24h, _F) >= max_daily_uses),
+        (codes.ALREADY_PRIMARY_TODAY, np.asarray(already_primary_today, bool)),
+    ]
+    for bit, cond in rules:
+        m[cond] |= np.uint16(bit)
+    return m
+
+
+def wilson_scores(prices, w_purch, w_recip, mu_P, nu_price, z):
+    prices = np.asarray(prices, _F)
+    x = np.asarray(w_purch, _F)
+    n = np.asarray(w_recip, _F)
+    zz = z * z
+    d = n + nu_price
+    with np.errstate(all="ignore"):
+        ph = np.where(d == 0.0, mu_P, (x + nu_price * mu_P) / d)
+        ne = np.where(n > 1.0, n, 1.0)
+        lb = (ph + zz / (2.0 * ne) - z * np.sqrt(ph * (1.0 - ph) / ne + zz / (4.0 * ne * ne))) / (1.0 + zz / ne)
+    return prices * lb
+
+
+def choose_price(prices, w_purch, w_recip, mu_P, nu_price, z):
+    s = wilson_scores(prices, w_purch, w_recip, mu_P, nu_price, z)
+    valid = np.flatnonzero(~np.isnan(s))
+    if valid.size == 0:
+        return -1
+    # Best score, then lower price, then lower index.
+    order = np.lexsort((valid, np.asarray(prices, _F)[valid], -s[valid]))
+    return int(valid[order[0]])
+
+
+def _ucb_unit(p, n, nu, c, cap_mult):
+    if c == 0.0:
+        return np.zeros_like(p)
+    cap = cap_mult * p
+    d = n + nu
+    with np.errstate(all="ignore"):
+        v = c * np.sqrt(p * (1.0 - p) / d)
+    return np.where(d == 0.0, cap, np.where(cap < v, cap, v))
+
+
+def score_matrix(
+    elig_mask,
+    cat_bits,
+    p_buy,
+    n_buy,
+    q_bar,
+    p_open,
+    n_open,
+    novelty_lvl,
+    slot_is_ppv,
+    slot_price,
+    slot_allowed,
+    slot_tm,
+    beta,
+    nu,
+    c,
+    cap_mult,
+    novelty_weight,
+    new_caption_boost,
+    mu_P,
+    mu_open_P,
+):
+    """final_pre as a dense float64[S, A] matrix (−inf where masked or NaN); the §5.9 formulas, vectorised."""
+    padj = p_buy * np.power(q_bar, beta)
+    u_buy = _ucb_unit(p_buy, n_buy, nu, c, cap_mult)
+    nov = (novelty_weight * new_caption_boost) * novelty_lvl
+    base_open = p_open + _ucb_unit(p_open, n_open, nu, c, cap_mult) + nov * mu_open_P
+    pos = slot_is_ppv & (slot_price > 0.0)
+    with np.errstate(all="ignore"):
+        qf = np.where(pos, np.power(slot_price, 1.0 - beta), 0.0)
+    qq = np.where(pos, slot_price, 0.0)
+    sc = np.where(pos, slot_price * mu_P, 0.0)
+    S, A = slot_price.shape[0], p_buy.shape[0]
+    val = np.empty((S, A), dtype=_F)
+    ppv = np.flatnonzero(slot_is_ppv)
+    oth = np.flatnonzero(~slot_is_ppv)
+    with np.errstate(all="ignore"):
+        if ppv.size:
+            val[ppv] = slot_tm[ppv, None] * (
+                qf[ppv, None] * padj[None, :] + qq[ppv, None] * u_buy[None, :] + nov[None, :] * sc[ppv, None]
+            )
+        if oth.size:
+            val[oth] = slot_tm[oth, None] * base_open[None, :]
+    ok = (elig_mask == 0)[None, :] & (
+        (cat_bits.astype(np.uint64)[None, :] & slot_allowed.astype(np.uint64)[:, None]) != 0
+    )
+    return np.where(ok & ~np.isnan(val), val, -np.inf)
+
+
+def top_m_from_matrix(final, top_m):
+    """Per row the top `top_m` finite-or-+inf entries by value desc, index asc; padded with −1 / −inf."""
+    S, A = final.shape
+    M = top_m
+    top_idx = np.full((S, M), -1, dtype=np.int64)
+    top_score = np.full((S, M), -np.inf, dtype=_F)
+    n_elig = (final > -np.inf).sum(axis=1).astype(np.int64)
+    if M == 0 or A == 0:
+        return top_idx, top_score, top_idx[:, 0] if M else np.full(S, -1, np.int64), n_elig
+    kth = min(M, A) - 1
+    thr = -np.partition(-final, kth, axis=1)[:, kth]
+    for s in range(S):
+        row = final[s]
+        cand = np.flatnonzero((row >= thr[s]) & (row > -np.inf))
+        order = np.argsort(-row[cand], kind="stable")[:M]
+        sel = cand[order]
+        top_idx[s, : sel.size] = sel
+        top_score[s, : sel.size] = row[sel]
+    return top_idx, top_score, top_idx[:, 0].copy(), n_elig
+
+
+def score_slot(
+    elig_mask,
+    cat_bits,
+    p_buy,
+    n_buy,
+    q_bar,
+    p_open,
+    n_open,
+    novelty_lvl,
+    slot_is_ppv,
+    slot_price,
+    slot_allowed,
+    slot_tm,
+    beta,
+    nu,
+    c,
+    cap_mult,
+    novelty_weight,
+    new_caption_boost,
+    mu_P,
+    mu_open_P,
+    top_m,
+):
+    final = score_matrix(
+        elig_mask,
+        cat_bits,
+        p_buy,
+        n_buy,
+        q_bar,
+        p_open,
+        n_open,
+        novelty_lvl,
+        slot_is_ppv,
+        slot_price,
+        slot_allowed,
+        slot_tm,
+        beta,
+        nu,
+        c,
+        cap_mult,
+        novelty_weight,
+        new_caption_boost,
+        mu_P,
+        mu_open_P,
+    )
+    return top_m_from_matrix(final, top_m)
