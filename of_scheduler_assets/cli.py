@@ -79,12 +79,13 @@ def materialize_everything() -> dict:
     """Every asset that exists (with its checks), recorded in the local Dagster instance.
 
     First the mailbox is backfilled the way the mailbox sensor catches up after downtime: ingestion-only runs of at
-    most the backfill budget until one finds no new email. Then one run materializes the whole graph, with every
-    daily partition from the earliest staged send to today as a single-run backfill."""
+    most the backfill budget until one finds no new email. Then one run materializes the model, with every daily
+    partition from the earliest staged send to today as a single-run backfill, and a last run builds today's
+    partition of the per-day decision layers (priors, feature store, rankings)."""
     import dagster as dg
 
     from of_scheduler_assets import partitions
-    from of_scheduler_assets.automation.jobs import INGESTION
+    from of_scheduler_assets.automation.jobs import DAILY_DECISIONS, INGESTION
     from of_scheduler_assets.definitions import build_definitions
     from of_scheduler_assets.resources.config import OpsConfigResource
     from of_scheduler_assets.resources.warehouse import warehouse_reader
@@ -106,13 +107,22 @@ def materialize_everything() -> dict:
             if not result.success or handled - seen < budget:  # a run under its budget has drained the mailbox
                 break
             seen = handled
+        results = [result]
         if result.success:
             first, last = history_range()
-            print(f"full run over daily partitions {first} .. {last}", flush=True)
-            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill,
-                                            tags=partitions.range_tags(first, last))
-    failed_checks = [e.asset_check_key.to_user_string() for e in result.get_asset_check_evaluations() if not e.passed]
-    return {"run_id": result.run_id, "success": result.success, "failed_checks": failed_checks}
+            print(f"model run over daily partitions {first} .. {last}", flush=True)
+            graph = defs.resolve_asset_graph()
+            daily = DAILY_DECISIONS.resolve(graph)
+            model_keys = [k for k in graph.materializable_asset_keys if k not in daily]
+            results.append(job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill,
+                                                  tags=partitions.range_tags(first, last), asset_selection=model_keys))
+            if results[-1].success:
+                print(f"decision run for {last}", flush=True)
+                results.append(job.execute_in_process(instance=instance, raise_on_error=False, partition_key=last,
+                                                      asset_selection=list(daily)))
+    failed_checks = [e.asset_check_key.to_user_string() for r in results for e in r.get_asset_check_evaluations()
+                     if not e.passed]
+    return {"run_id": results[-1].run_id, "success": all(r.success for r in results), "failed_checks": failed_checks}
 
 
 def warehouse_summary() -> list[tuple[str, str, int]]:

@@ -15,6 +15,8 @@ from of_scheduler_assets.layer_01_raw import assets as raw_assets
 from of_scheduler_assets.layer_02_staging import assets as staging_assets
 from of_scheduler_assets.layer_03_foundation import assets as foundation_assets
 from of_scheduler_assets.layer_04_semantic import assets as semantic_assets
+from of_scheduler_assets.layer_05_ml import assets as ml_assets
+from of_scheduler_assets.layer_06_rankings import assets as ranking_assets
 from of_scheduler_assets.ops import assets as ops_assets
 from of_scheduler_assets.ops_config import assets as ops_config_assets
 from of_scheduler_assets.ops_monitor import assets as ops_monitor_assets
@@ -26,6 +28,8 @@ ASSETS = [
     *staging_assets.ASSETS,
     *foundation_assets.ASSETS,
     *semantic_assets.ASSETS,
+    *ml_assets.ASSETS,
+    *ranking_assets.ASSETS,
     *ops_assets.ASSETS,
     *ops_monitor_assets.ASSETS,
 ]

@@ -28,6 +28,10 @@ DIMENSIONS = dg.AssetSelection.assets(
 FACTS = dg.AssetSelection.assets(["layer_03_foundation", "fact_message_send"])
 ONBOARDING = dg.AssetSelection.assets(["ops", "onboarding_queue"], ["ops_audit", "onboarding_changelog"])
 SEMANTIC = dg.AssetSelection.groups("layer_04_semantic")
+# Computed for one date at a time (a day of features is ~2.3 M rows at the agency's size): never in a range run.
+RANKINGS = dg.AssetSelection.groups("layer_06_rankings") | dg.AssetSelection.assets(
+    ["ops_audit", "config_assignment_log"], ["ops_audit", "recommendation_log"])
+DAILY_DECISIONS = dg.AssetSelection.groups("layer_05_ml") | RANKINGS
 REPORT_OPS = dg.AssetSelection.assets(["ops", "ingestion_state"], ["ops_monitor", "alerts"])
 
 # Everything before the warehouse model: what the run command's mailbox backfill loop materializes.
@@ -67,4 +71,19 @@ daily_feature_refresh_job = dg.define_asset_job(
     "takes the new tiers and states.",
 )
 
-JOBS = [refresh_config_job, ingest_reports_job, ingest_reference_job, onboard_pages_job, daily_feature_refresh_job]
+feature_refresh_job = dg.define_asset_job(
+    "feature_refresh_job",
+    selection=dg.AssetSelection.groups("layer_05_ml"),
+    description="Today's partition of the prior chain and the feature store (30-ml §3, §4); started when "
+    "daily_feature_refresh_job succeeds.",
+)
+
+rank_captions_job = dg.define_asset_job(
+    "rank_captions_job",
+    selection=RANKINGS,
+    description="Every active page's next 24 hourly slots ranked from the latest feature-store partition "
+    "(30-ml §7); the recommendation and config-assignment logs append.",
+)
+
+JOBS = [refresh_config_job, ingest_reports_job, ingest_reference_job, onboard_pages_job, daily_feature_refresh_job,
+        feature_refresh_job, rank_captions_job]

@@ -6,7 +6,13 @@ import datetime as dt
 import dagster as dg
 
 from of_scheduler_assets import partitions
-from of_scheduler_assets.automation.jobs import daily_feature_refresh_job, onboard_pages_job
+from of_scheduler_assets.automation.jobs import (
+    daily_feature_refresh_job,
+    feature_refresh_job,
+    onboard_pages_job,
+    rank_captions_job,
+)
+from of_scheduler_assets.resources.clock import ClockResource
 from of_scheduler_assets.resources.config import OpsConfigResource
 
 page_onboarding_schedule = dg.ScheduleDefinition(
@@ -44,5 +50,28 @@ def daily_feature_refresh(context: dg.ScheduleEvaluationContext, ops_config_file
     return dg.RunRequest(tags=partitions.range_tags(*partitions.trailing_keys(days, today)))
 
 
-SCHEDULES = [page_onboarding_schedule, onboarding_expiry_schedule, daily_feature_refresh]
-SENSORS: list = []
+@dg.run_status_sensor(
+    name="feature_refresh_after_semantic",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[daily_feature_refresh_job],
+    request_job=feature_refresh_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When the daily semantic refresh succeeds, today's feature-store partition (one date: the store is "
+    "computed per day) is built from it.",
+)
+def feature_refresh_after_semantic(context: dg.RunStatusSensorContext, clock: ClockResource):
+    today = clock.now().date().isoformat()
+    return dg.RunRequest(run_key=f"features-{today}-{context.dagster_run.run_id}", partition_key=today)
+
+
+hourly_rankings = dg.ScheduleDefinition(
+    name="hourly_rankings",
+    job=rank_captions_job,
+    cron_schedule="15 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Hourly at :15: the next-24-hour caption ranking of every active page (30-ml §1).",
+)
+
+SCHEDULES = [page_onboarding_schedule, onboarding_expiry_schedule, daily_feature_refresh, hourly_rankings]
+SENSORS: list = [feature_refresh_after_semantic]

@@ -6,6 +6,7 @@ from of_scheduler_assets import settings
 from of_scheduler_assets.resources.clock import clock_resource_from_env
 from of_scheduler_assets.resources.config import OpsConfigResource
 from of_scheduler_assets.resources.mailbox import mailbox_resource_from_env
+from of_scheduler_assets.resources.ranker_config import RankerConfigResource
 from of_scheduler_assets.resources.seeds import seeds_resource_from_env
 from of_scheduler_assets.resources.storage import storage_resource_from_env
 from of_scheduler_assets.resources.warehouse import warehouse_io_manager, warehouse_reader
@@ -24,4 +25,7 @@ def build_resources() -> dict:
         "mailbox": mailbox_resource_from_env(),
         "storage": storage_resource_from_env(),
         "clock": clock_resource_from_env(),
+        "ranker_config": RankerConfigResource(
+            override_path=dg.EnvVar("OF_SCHEDULER_RANKER_CONFIG") if settings._env("OF_SCHEDULER_RANKER_CONFIG") else None
+        ),
     }

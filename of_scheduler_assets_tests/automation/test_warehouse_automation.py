@@ -49,3 +49,29 @@ def test_trailing_window_is_configurable_and_clipped_to_the_first_partition(tmp_
     assert (tags[RANGE[0]], tags[RANGE[1]]) == ("2026-11-25", "2026-11-27")
     early = ingestion.fact_window_tags(OpsConfigResource(), dt.datetime(2025, 1, 3, tzinfo=dt.UTC))
     assert early[RANGE[0]] == "2025-01-01"
+
+
+def test_feature_refresh_follows_a_successful_semantic_refresh_for_todays_partition():
+    from of_scheduler_assets.resources.clock import ClockResource
+
+    sensor = automation.feature_refresh_after_semantic
+    assert sensor.job_name == "feature_refresh_job"
+
+    @dg.op
+    def noop():
+        return None
+
+    @dg.job
+    def stand_in():
+        noop()
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = stand_in.execute_in_process(instance=instance)
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_instance=instance, dagster_run=result.dagster_run,
+            dagster_event=result.get_run_success_event(),
+            resources={"clock": ClockResource(as_of="2026-11-27T02:40:00Z")},
+        )
+        request = sensor(context)
+    assert request.partition_key == "2026-11-27"
+    assert request.run_key.startswith("features-2026-11-27-")

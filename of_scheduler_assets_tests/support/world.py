@@ -15,6 +15,7 @@ from of_scheduler_assets.partitions import range_tags
 from of_scheduler_assets.resources.clock import ClockResource
 from of_scheduler_assets.resources.config import OpsConfigResource
 from of_scheduler_assets.resources.mailbox import MailboxResource
+from of_scheduler_assets.resources.ranker_config import RankerConfigResource
 from of_scheduler_assets.resources.seeds import SeedsResource
 from of_scheduler_assets.resources.storage import StorageResource
 from of_scheduler_assets.resources.warehouse import (
@@ -53,7 +54,7 @@ def world_range_tags(home: Path) -> dict[str, str]:
         today = dt.datetime.now(dt.UTC).date().isoformat()
         return range_tags(today, today)
     first, last = world_dates(home)
-    return range_tags((first - dt.timedelta(days=10)).isoformat(), (last + dt.timedelta(days=1)).isoformat())
+    return range_tags((first - dt.timedelta(days=10)).isoformat(), world_as_of(home).date().isoformat())
 
 
 def resources_for(home: Path, *, as_of: dt.datetime | None = None) -> dict:
@@ -62,6 +63,7 @@ def resources_for(home: Path, *, as_of: dt.datetime | None = None) -> dict:
         as_of = world_as_of(home)
     return {
         "clock": ClockResource(as_of=as_of.isoformat() if as_of else None),
+        "ranker_config": RankerConfigResource(),
         "io_manager": DuckDBPolarsIOManager(database=database),
         "warehouse": WarehouseReader(target="local", database=database),
         "ops_config_file": OpsConfigResource(),
@@ -73,13 +75,40 @@ def resources_for(home: Path, *, as_of: dt.datetime | None = None) -> dict:
     }
 
 
-def materialize_all(home: Path, *, raise_on_error: bool = True, tags: dict | None = None,
-                    selection=None) -> dg.ExecuteInProcessResult:
-    """Every asset (with its checks) in one run over the world's partition range."""
+class Runs:
+    """The runs of one `materialize_all`, read like a single result."""
+
+    def __init__(self, results: list[dg.ExecuteInProcessResult]):
+        self.results = results
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    def get_asset_check_evaluations(self) -> list:
+        return [e for r in self.results for e in r.get_asset_check_evaluations()]
+
+
+def materialize_all(home: Path, *, raise_on_error: bool = True, tags: dict | None = None, selection=None):
+    """Every asset (with its checks), as the run command does: one run over the world's partition range for
+    everything but the per-day decision layers, then one run of those for the world's evaluation date."""
+    from of_scheduler_assets.automation.jobs import DAILY_DECISIONS
     from of_scheduler_assets.definitions import ASSET_CHECKS, ASSETS
 
-    return dg.materialize([*ASSETS, *ASSET_CHECKS], resources=resources_for(home), raise_on_error=raise_on_error,
-                          tags=tags if tags is not None else world_range_tags(home), selection=selection)
+    everything = [*ASSETS, *ASSET_CHECKS]
+    resources = resources_for(home)
+    if selection is not None:
+        return dg.materialize(everything, resources=resources, raise_on_error=raise_on_error, tags=tags,
+                              selection=selection)
+    first = dg.materialize(everything, resources=resources, raise_on_error=raise_on_error,
+                           tags=tags if tags is not None else world_range_tags(home),
+                           selection=dg.AssetSelection.all() - DAILY_DECISIONS)
+    if not first.success:
+        return Runs([first])
+    day = (resources["clock"].now()).date().isoformat()
+    second = dg.materialize(everything, resources=resources, raise_on_error=raise_on_error, partition_key=day,
+                            selection=DAILY_DECISIONS)
+    return Runs([first, second])
 
 
 def table(home: Path, schema: str, name: str) -> pl.DataFrame:

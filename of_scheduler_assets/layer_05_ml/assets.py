@@ -1,0 +1,171 @@
+"""Dagster wiring of `layer_05_ml` (30-ml-and-ranking §3, §4): the prior chain (`page_priors`, `caption_priors`) and
+the feature store, partitioned by computed date (UTC). Each partition is computed as of the end of its date (the
+run's clock when that is earlier), from the fact partitions of the year before it (the 365-day features)."""
+
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+
+from of_scheduler_assets import partitions
+from of_scheduler_assets.checks import warehouse as wh_checks
+from of_scheduler_assets.checks.contracts import check_result, check_spec
+from of_scheduler_assets.layer_05_ml import features as F
+from of_scheduler_assets.layer_05_ml import priors as P
+from of_scheduler_assets.resources.clock import ClockResource
+from of_scheduler_assets.resources.ranker_config import RankerConfigResource
+
+GROUP = "layer_05_ml"
+FOUNDATION = "layer_03_foundation"
+SEMANTIC = "layer_04_semantic"
+FACT = dg.AssetKey([FOUNDATION, "fact_message_send"])
+FEATURE_CONFIG = "active"  # features use the active config's statistics windows; the ranker applies each page's
+
+
+def key(name: str) -> dg.AssetKey:
+    return dg.AssetKey([GROUP, name])
+
+
+def _fact_in(days_back: int) -> dg.AssetIn:
+    return dg.AssetIn(key=FACT, partition_mapping=dg.TimeWindowPartitionMapping(
+        start_offset=-days_back, end_offset=1, allow_nonexistent_upstream_partitions=True))
+
+
+def _dates(context: dg.AssetExecutionContext) -> list[dt.date]:
+    first, last = partitions.window_dates(context)
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def as_of_for(day: dt.date, now: dt.datetime) -> dt.datetime:
+    """The computation time of a daily partition: the end of its UTC date, or now when the date is today."""
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return min(end, now)
+
+
+def _metadata(partition_column: str = "computed_date") -> dict:
+    return {"partition_expr": partition_column,
+            "bigquery_time_partitioning": {"field": partition_column, "type": "DAY"}}
+
+
+@dg.multi_asset(
+    outs={
+        "page_priors": dg.AssetOut(key=key("page_priors"), group_name=GROUP, metadata=_metadata(), description=(
+            "Per page and day: global and page-level decayed rates, median recipients per send, prior strengths, "
+            "price elasticity and reference price (30-ml §3).")),
+        "caption_priors": dg.AssetOut(key=key("caption_priors"), group_name=GROUP, metadata=_metadata(), description=(
+            "Per page, caption and day: the prior chain global → page → cross-page lift → caption on page, for "
+            "purchases and opens; a page row (caption_id null) is the prior of never-sent captions (30-ml §3).")),
+    },
+    partitions_def=partitions.DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    ins={"fact_message_send": _fact_in(92), "dim_page": dg.AssetIn(key=[FOUNDATION, "dim_page"])},
+)
+def ml_priors(context: dg.AssetExecutionContext, ranker_config: RankerConfigResource, clock: ClockResource,
+              fact_message_send: pl.DataFrame, dim_page: pl.DataFrame):
+    cfg = ranker_config.load().config(FEATURE_CONFIG)
+    fact = fact_message_send.sort("message_send_key")
+    pages, captions = [], []
+    for day in _dates(context):
+        as_of = as_of_for(day, clock.now())
+        page = P.page_priors(fact, dim_page, as_of, half_life_days=cfg.stats_half_life_days,
+                             window_days=cfg.stats_window_days, nu_sends=cfg.nu_sends, nu_page_sends=cfg.nu_page_sends)
+        pages.append(page)
+        captions.append(P.caption_priors(
+            fact, dim_page, as_of, half_life_days=cfg.stats_half_life_days, window_days=cfg.stats_window_days,
+            nu_sends=cfg.nu_sends, nu_page_sends=cfg.nu_page_sends, lift_prior_events=cfg.lift_prior_events,
+            pages=page))
+    page_frame, caption_frame = pl.concat(pages, how="vertical_relaxed"), pl.concat(captions, how="vertical_relaxed")
+    yield dg.Output(page_frame, "page_priors", metadata={"rows": page_frame.height})
+    yield dg.Output(caption_frame, "caption_priors", metadata={"rows": caption_frame.height})
+
+
+def catalogue_markdown() -> dg.MetadataValue:
+    lines = ["| # | feature | family | formula | unit | window | fill |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {i} | {f['name']} | {f['family']} | {f['formula']} | {f['unit']} | {f.get('window', '')} | "
+              f"{f['fill']} |" for i, f in enumerate(F.FEATURE_CATALOGUE, start=1)]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+FEATURE_STORE = key("feature_store")
+FEATURE_CHECKS = {
+    "one_row_per_key": "One row per (computed_date, username_page, caption_id).",
+    "p_buy_smoothed_never_null": "The prior chain gives every candidate a purchase probability (cold start).",
+    "feature_ranges": "Rates and scores in [0, 1]; hours since use >= 0.",
+}
+RATE_FEATURES = ["buy_rate_decayed", "open_rate_decayed", "p_buy_smoothed", "p_open_smoothed", "stability_score",
+                 "confidence_score", "novelty_level", "smoothing_weight", "fatigue_score", "rps_percentile",
+                 "category_percentile", "slump_risk_score", "night_owl_share"]
+
+
+def feature_range_check(store: pl.DataFrame) -> tuple[bool, dict]:
+    present = [c for c in RATE_FEATURES if c in store.columns]
+    bad = {c: int(((store[c] < 0) | (store[c] > 1)).sum()) for c in present}
+    hours = [c for c in ("hours_since_use_page", "hours_since_use_any") if c in store.columns]
+    bad.update({c: int((store[c] < 0).sum()) for c in hours})
+    offending = {c: n for c, n in bad.items() if n}
+    return not offending, {"out_of_range": offending, "columns_checked": len(bad)}
+
+
+@dg.asset(
+    key=FEATURE_STORE,
+    group_name=GROUP,
+    partitions_def=partitions.DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    metadata={**_metadata(), "feature_count": len(F.FEATURE_CATALOGUE),
+              "feature_families": len({f["family"] for f in F.FEATURE_CATALOGUE}),
+              "feature_catalogue": catalogue_markdown()},
+    ins={
+        "fact_message_send": _fact_in(366),
+        "dim_caption": dg.AssetIn(key=[FOUNDATION, "dim_caption"]),
+        "dim_page": dg.AssetIn(key=[FOUNDATION, "dim_page"]),
+        "page_priors": dg.AssetIn(key=key("page_priors")),
+        "caption_priors": dg.AssetIn(key=key("caption_priors")),
+        "page_health_7d": dg.AssetIn(key=[SEMANTIC, "page_health_7d"]),
+        "page_tier_assignment": dg.AssetIn(key=[SEMANTIC, "page_tier_assignment"]),
+        "page_state_daily": dg.AssetIn(key=[SEMANTIC, "page_state_daily"]),
+        "page_volume_profile": dg.AssetIn(key=[SEMANTIC, "page_volume_profile"]),
+    },
+    check_specs=[check_spec(FEATURE_STORE, name, text, blocking=True) for name, text in FEATURE_CHECKS.items()],
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26)),
+    description="Per computed date, active page and candidate caption (never-sent captions included: cold start): "
+    "the 73 features of the catalogue in 7 families (30-ml §4; catalogue in this asset's metadata).",
+)
+def feature_store(context: dg.AssetExecutionContext, ranker_config: RankerConfigResource, clock: ClockResource,
+                  fact_message_send: pl.DataFrame, dim_caption: pl.DataFrame, dim_page: pl.DataFrame,
+                  page_priors: pl.DataFrame, caption_priors: pl.DataFrame, page_health_7d: pl.DataFrame,
+                  page_tier_assignment: pl.DataFrame, page_state_daily: pl.DataFrame,
+                  page_volume_profile: pl.DataFrame):
+    loaded = ranker_config.load()
+    cfg = loaded.config(FEATURE_CONFIG)
+    fact = fact_message_send.sort("message_send_key")
+    now = clock.now()
+    frames = []
+    for day in _dates(context):
+        same_day = pl.col("computed_date") == day
+        frames.append(F.feature_store(
+            fact, dim_caption, dim_page, caption_priors.filter(same_day), page_priors.filter(same_day),
+            as_of=as_of_for(day, now),
+            page_health_7d=page_health_7d.filter(same_day),
+            page_tier_assignment=page_tier_assignment.filter(same_day),
+            page_state_daily=page_state_daily.filter(same_day), page_volume_profile=page_volume_profile,
+            min_samples_for_exploitation=cfg.min_samples_for_exploitation, min_reuse_days=cfg.min_reuse_days,
+            half_life_days=cfg.stats_half_life_days, window_days=cfg.stats_window_days, ucb_c=cfg.ucb_c,
+            ucb_cap_mult=cfg.ucb_cap_mult, cooldown_base_hours=cfg.cooldown.base_hours,
+            cooldown_backoff_factor=cfg.cooldown.backoff_factor, cooldown_min_hours=cfg.cooldown.min_hours,
+            max_cooldown_days=cfg.cooldown.max_cooldown_days, fatigue_limit=cfg.fatigue_limit,
+            price_adjustment=cfg.price_adjustment, config_name=FEATURE_CONFIG, config_version=loaded.config_version,
+            computed_at=as_of_for(day, now),
+        ))
+    store = pl.concat(frames, how="vertical_relaxed")
+    yield dg.Output(store, metadata={
+        "rows": store.height, "pages": store["username_page"].n_unique(),
+        "cold_start_candidates": int(store["is_cold_start"].sum()), "feature_count": len(F.FEATURE_CATALOGUE)})
+    yield check_result(FEATURE_STORE, "one_row_per_key",
+                       wh_checks.unique_key(store, ["computed_date", "username_page", "caption_id"]))
+    nulls = int(store["p_buy_smoothed"].null_count())
+    yield check_result(FEATURE_STORE, "p_buy_smoothed_never_null", (nulls == 0, {"null_rows": nulls}))
+    yield check_result(FEATURE_STORE, "feature_ranges", feature_range_check(store))
+
+
+ASSETS = [ml_priors, feature_store]
