@@ -85,7 +85,7 @@ def materialize_everything() -> dict:
     import dagster as dg
 
     from of_scheduler_assets import partitions
-    from of_scheduler_assets.automation.jobs import DAILY_DECISIONS, INGESTION
+    from of_scheduler_assets.automation.jobs import DAILY_DECISIONS, EVALUATION, INGESTION
     from of_scheduler_assets.definitions import build_definitions
     from of_scheduler_assets.resources.config import OpsConfigResource
     from of_scheduler_assets.resources.warehouse import warehouse_reader
@@ -113,13 +113,18 @@ def materialize_everything() -> dict:
             print(f"model run over daily partitions {first} .. {last}", flush=True)
             graph = defs.resolve_asset_graph()
             daily = DAILY_DECISIONS.resolve(graph)
-            model_keys = [k for k in graph.materializable_asset_keys if k not in daily]
+            evaluation = EVALUATION.resolve(graph)
+            model_keys = [k for k in graph.materializable_asset_keys if k not in daily and k not in evaluation]
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill,
                                                   tags=partitions.range_tags(first, last), asset_selection=model_keys))
             if results[-1].success:
                 print(f"decision run for {last}", flush=True)
                 results.append(job.execute_in_process(instance=instance, raise_on_error=False, partition_key=last,
                                                       asset_selection=list(daily)))
+            if results[-1].success:
+                print("ranker evaluation", flush=True)
+                results.append(job.execute_in_process(instance=instance, raise_on_error=False,
+                                                      asset_selection=list(EVALUATION.resolve(graph))))
     failed_checks = [e.asset_check_key.to_user_string() for r in results for e in r.get_asset_check_evaluations()
                      if not e.passed]
     return {"run_id": results[-1].run_id, "success": all(r.success for r in results), "failed_checks": failed_checks}

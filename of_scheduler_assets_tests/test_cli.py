@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+
 import polars as pl
 import pytest
 
@@ -40,6 +43,8 @@ def test_run_leaves_a_warehouse_with_every_layer_schema_and_prints_where_to_look
         assert where in out
     assert (settings.dagster_home() / "dagster.yaml").read_text().strip().endswith("enabled: false")
 
-    # a second run reuses the same world instead of regenerating it
-    assert cli.main(["run", "--scale", "0.02", "--days", "5"]) == 0
+    # a second run reuses the same world instead of regenerating it (same seed, scale, days, end date, faults)
+    end = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)).isoformat()
+    args = argparse.Namespace(seed=7, scale=0.02, days=5, faults=0.0, end_date=end, regenerate=False)
+    cli.generate_world(_isolated_home, args)
     assert "reusing" in capsys.readouterr().out

@@ -31,7 +31,9 @@ SEMANTIC = dg.AssetSelection.groups("layer_04_semantic")
 # Computed for one date at a time (a day of features is ~2.3 M rows at the agency's size): never in a range run.
 RANKINGS = dg.AssetSelection.groups("layer_06_rankings") | dg.AssetSelection.assets(
     ["ops_audit", "config_assignment_log"], ["ops_audit", "recommendation_log"])
-DAILY_DECISIONS = dg.AssetSelection.groups("layer_05_ml") | RANKINGS
+# Weekly evaluation of the ranker (30-ml §10): run on its own schedule and at the end of the run command.
+EVALUATION = dg.AssetSelection.assets(["layer_05_ml", "ranker_backtest"])
+DAILY_DECISIONS = (dg.AssetSelection.groups("layer_05_ml") - EVALUATION) | RANKINGS
 REPORT_OPS = dg.AssetSelection.assets(["ops", "ingestion_state"], ["ops_monitor", "alerts"])
 
 # Everything before the warehouse model: what the run command's mailbox backfill loop materializes.
@@ -73,7 +75,7 @@ daily_feature_refresh_job = dg.define_asset_job(
 
 feature_refresh_job = dg.define_asset_job(
     "feature_refresh_job",
-    selection=dg.AssetSelection.groups("layer_05_ml"),
+    selection=dg.AssetSelection.groups("layer_05_ml") - EVALUATION,
     description="Today's partition of the prior chain and the feature store (30-ml §3, §4); started when "
     "daily_feature_refresh_job succeeds.",
 )
@@ -85,5 +87,11 @@ rank_captions_job = dg.define_asset_job(
     "(30-ml §7); the recommendation and config-assignment logs append.",
 )
 
-JOBS = [refresh_config_job, ingest_reports_job, ingest_reference_job, onboard_pages_job, daily_feature_refresh_job,
+ranker_evaluation_job = dg.define_asset_job(
+    "ranker_evaluation_job",
+    selection=EVALUATION,
+    description="The ranker's walk-forward backtest on logged data (30-ml §10.2).",
+)
+
+JOBS = [ranker_evaluation_job, refresh_config_job, ingest_reports_job, ingest_reference_job, onboard_pages_job, daily_feature_refresh_job,
         feature_refresh_job, rank_captions_job]

@@ -11,6 +11,7 @@ from of_scheduler_assets.automation.jobs import (
     feature_refresh_job,
     onboard_pages_job,
     rank_captions_job,
+    ranker_evaluation_job,
 )
 from of_scheduler_assets.resources.clock import ClockResource
 from of_scheduler_assets.resources.config import OpsConfigResource
@@ -73,5 +74,15 @@ hourly_rankings = dg.ScheduleDefinition(
     description="Hourly at :15: the next-24-hour caption ranking of every active page (30-ml §1).",
 )
 
-SCHEDULES = [page_onboarding_schedule, onboarding_expiry_schedule, daily_feature_refresh, hourly_rankings]
+ranker_evaluation_schedule = dg.ScheduleDefinition(
+    name="ranker_evaluation_schedule",
+    job=ranker_evaluation_job,
+    cron_schedule="0 4 * * 1",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Mondays 04:00 UTC: the ranker's evaluation (30-ml §10).",
+)
+
+SCHEDULES = [page_onboarding_schedule, onboarding_expiry_schedule, daily_feature_refresh, hourly_rankings,
+             ranker_evaluation_schedule]
 SENSORS: list = [feature_refresh_after_semantic]

@@ -13,6 +13,7 @@ import pytest
 from dagster._utils.schedules import cron_string_iterator
 
 from of_scheduler_assets.automation import ingestion
+from of_scheduler_assets.automation.jobs import INGESTION
 from of_scheduler_assets_tests.support.world import generate_world, materialize_all, resources_for
 
 
@@ -67,7 +68,7 @@ def test_mailbox_sensor_requests_one_run_per_new_batch_and_nothing_once_loaded(w
     again, _ = _mailbox_tick(world, cursor)  # the same batch is not requested twice while its run is pending
     assert again.run_requests == [] and "already requested" in again.skip_message
 
-    assert materialize_all(world).success
+    assert materialize_all(world, selection=INGESTION).success
     after, _ = _mailbox_tick(world, cursor)
     assert after.run_requests == [] and after.skip_message == "no new report emails"
 

@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from of_scheduler_assets.automation.jobs import INGESTION
 from of_scheduler_assets.identity import normalise_page_name
 from of_scheduler_assets.layer_02_staging.ingest import latest_snapshots
 from of_scheduler_assets_tests.support.world import all_tables, generate_world, materialize_all, table
@@ -224,7 +225,7 @@ def test_an_alias_added_to_the_seed_replays_a_quarantined_report(faulty_world):
     original = aliases.read_text()
     try:
         aliases.write_text(original.rstrip("\n") + f"\n{page_name},{target['username_std']},{target['page_type']},manual,test,2026-01-01\n")
-        assert materialize_all(faulty_world).success
+        assert materialize_all(faulty_world, selection=INGESTION).success
         staged = table(faulty_world, "layer_02_staging", "stg_message_events").filter(pl.col("message_id") == message_id)
         released = table(faulty_world, "ops", "quarantine_rows").filter(pl.col("source_ref") == message_id)
         assert staged.height == ambiguous.filter(pl.col("source_ref") == message_id).height
@@ -233,4 +234,4 @@ def test_an_alias_added_to_the_seed_replays_a_quarantined_report(faulty_world):
         assert table(faulty_world, "ops", "ingestion_state").filter(pl.col("message_id") == message_id)["status"][0] == "loaded"
     finally:
         aliases.write_text(original)
-        assert materialize_all(faulty_world).success
+        assert materialize_all(faulty_world, selection=INGESTION).success

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from of_scheduler_assets.automation.jobs import INGESTION
 from of_scheduler_assets_tests.support.world import materialize_all, table
 
 
@@ -31,7 +32,7 @@ def _write_report_email(folder: Path, message_id: str, link: str) -> Path:
 
 
 def test_an_empty_mailbox_is_a_successful_empty_run(tmp_path):
-    result = materialize_all(tmp_path)
+    result = materialize_all(tmp_path, selection=INGESTION)
     assert result.success
     for name in ("report_emails", "message_rows_raw"):
         assert table(tmp_path, "layer_01_raw", name).height == 0
@@ -44,14 +45,14 @@ def test_a_failing_email_is_retried_alerted_at_three_attempts_and_ages_out_when_
     eml = _write_report_email(tmp_path / "inbox" / "reports", "expired-1@mail.infloww.com",
                               (tmp_path / "downloads" / "gone.xlsx").as_uri())
     for attempt in (1, 2, 3):
-        assert materialize_all(tmp_path).success  # the failure never fails the run
+        assert materialize_all(tmp_path, selection=INGESTION).success  # the failure never fails the run
         state = table(tmp_path, "ops", "ingestion_state").row(0, named=True)
         assert (state["status"], state["attempts"], state["last_error_class"]) == ("failed", attempt, "download_failed")
         alerts = table(tmp_path, "ops_monitor", "alerts")
         assert ("INGEST_REPEATED_FAILURE" in alerts["alert_code"].to_list()) == (attempt >= 3)
 
     eml.unlink()  # the windowed query no longer returns it
-    assert materialize_all(tmp_path).success
+    assert materialize_all(tmp_path, selection=INGESTION).success
     state = table(tmp_path, "ops", "ingestion_state").row(0, named=True)
     assert state["status"] == "aged_out" and state["attempts"] == 3
     alerts = table(tmp_path, "ops_monitor", "alerts").filter(pl.col("alert_code") == "INGEST_AGED_OUT")

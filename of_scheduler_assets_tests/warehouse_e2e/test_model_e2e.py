@@ -26,7 +26,7 @@ MODEL_TABLES = [
     "layer_04_semantic.page_price_profile", "layer_04_semantic.page_price_points",
     "layer_04_semantic.page_volume_profile", "layer_04_semantic.learning_signals_28d",
     "ops.onboarding_queue", "ops_audit.onboarding_changelog", "ops_audit.tos_audit",
-    "layer_05_ml.page_priors", "layer_05_ml.caption_priors", "layer_05_ml.feature_store",
+    "layer_05_ml.page_priors", "layer_05_ml.caption_priors", "layer_05_ml.feature_store", "layer_05_ml.ranker_backtest",
     "layer_06_rankings.slot_grid_next24", "layer_06_rankings.caption_rank_next24",
     "ops_audit.recommendation_log", "ops_audit.config_assignment_log",
 ]
