@@ -75,7 +75,7 @@ def history_range() -> tuple[str, str]:
     return first.isoformat(), today.isoformat()
 
 
-def materialize_everything() -> dict:
+def materialize_everything(simulate: bool = False) -> dict:
     """Every asset that exists (with its checks), recorded in the local Dagster instance.
 
     First the mailbox is backfilled the way the mailbox sensor catches up after downtime: ingestion-only runs of at
@@ -85,7 +85,7 @@ def materialize_everything() -> dict:
     import dagster as dg
 
     from of_scheduler_assets import partitions
-    from of_scheduler_assets.automation.jobs import DAILY_DECISIONS, EVALUATION, INGESTION
+    from of_scheduler_assets.automation.jobs import DAILY_DECISIONS, EVALUATION, INGESTION, SIMULATION
     from of_scheduler_assets.definitions import build_definitions
     from of_scheduler_assets.resources.config import OpsConfigResource
     from of_scheduler_assets.resources.warehouse import warehouse_reader
@@ -114,7 +114,8 @@ def materialize_everything() -> dict:
             graph = defs.resolve_asset_graph()
             daily = DAILY_DECISIONS.resolve(graph)
             evaluation = EVALUATION.resolve(graph)
-            model_keys = [k for k in graph.materializable_asset_keys if k not in daily and k not in evaluation]
+            later = daily | evaluation | SIMULATION.resolve(graph)  # the simulation: `of-scheduler run --simulate`
+            model_keys = [k for k in graph.materializable_asset_keys if k not in later]
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill,
                                                   tags=partitions.range_tags(first, last), asset_selection=model_keys))
             if results[-1].success:
@@ -125,6 +126,10 @@ def materialize_everything() -> dict:
                 print("ranker evaluation", flush=True)
                 results.append(job.execute_in_process(instance=instance, raise_on_error=False,
                                                       asset_selection=list(EVALUATION.resolve(graph))))
+            if simulate and results[-1].success:
+                print("ranker simulation against the sample world's ground truth (minutes)", flush=True)
+                results.append(job.execute_in_process(instance=instance, raise_on_error=False,
+                                                      asset_selection=list(SIMULATION.resolve(graph))))
     failed_checks = [e.asset_check_key.to_user_string() for r in results for e in r.get_asset_check_evaluations()
                      if not e.passed]
     return {"run_id": results[-1].run_id, "success": all(r.success for r in results), "failed_checks": failed_checks}
@@ -150,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     home.mkdir(parents=True, exist_ok=True)
     dagster_home = _prepare_dagster_home()
     generate_world(home, args)
-    outcome = materialize_everything()
+    outcome = materialize_everything(simulate=args.simulate)
 
     print()
     print(f"run {outcome['run_id']}: {'succeeded' if outcome['success'] else 'FAILED'} in {time.monotonic() - started:.0f} s")
@@ -188,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="last day of the sample world (default: two days ago, so its last reports have arrived)")
     run.add_argument("--faults", type=float, default=0.0, help="share of reports with an injected bad input")
     run.add_argument("--regenerate", action="store_true", help="rebuild the sample world even if it is current")
+    run.add_argument("--simulate", action="store_true",
+                     help="also play the ranker against the world's ground truth (layer_05_ml/ranker_simulation)")
     run.set_defaults(func=cmd_run)
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this code location")
     ui.add_argument("--host", default="127.0.0.1")

@@ -33,7 +33,8 @@ RANKINGS = dg.AssetSelection.groups("layer_06_rankings") | dg.AssetSelection.ass
     ["ops_audit", "config_assignment_log"], ["ops_audit", "recommendation_log"])
 # Weekly evaluation of the ranker (30-ml §10): run on its own schedule and at the end of the run command.
 EVALUATION = dg.AssetSelection.assets(["layer_05_ml", "ranker_backtest"])
-DAILY_DECISIONS = (dg.AssetSelection.groups("layer_05_ml") - EVALUATION) | RANKINGS
+SIMULATION = dg.AssetSelection.assets(["layer_05_ml", "ranker_simulation"])  # generated worlds only; minutes
+DAILY_DECISIONS = (dg.AssetSelection.groups("layer_05_ml") - EVALUATION - SIMULATION) | RANKINGS
 REPORT_OPS = dg.AssetSelection.assets(["ops", "ingestion_state"], ["ops_monitor", "alerts"])
 
 # Everything before the warehouse model: what the run command's mailbox backfill loop materializes.
@@ -75,7 +76,7 @@ daily_feature_refresh_job = dg.define_asset_job(
 
 feature_refresh_job = dg.define_asset_job(
     "feature_refresh_job",
-    selection=dg.AssetSelection.groups("layer_05_ml") - EVALUATION,
+    selection=dg.AssetSelection.groups("layer_05_ml") - EVALUATION - SIMULATION,
     description="Today's partition of the prior chain and the feature store (30-ml §3, §4); started when "
     "daily_feature_refresh_job succeeds.",
 )
@@ -89,8 +90,9 @@ rank_captions_job = dg.define_asset_job(
 
 ranker_evaluation_job = dg.define_asset_job(
     "ranker_evaluation_job",
-    selection=EVALUATION,
-    description="The ranker's walk-forward backtest on logged data (30-ml §10.2).",
+    selection=EVALUATION | SIMULATION,
+    description="The ranker's walk-forward backtest on logged data (30-ml §10.2) and, where a generated world's "
+    "ground truth exists, its simulation against the baselines and the oracle (§10.1).",
 )
 
 JOBS = [ranker_evaluation_job, refresh_config_job, ingest_reports_job, ingest_reference_job, onboard_pages_job, daily_feature_refresh_job,

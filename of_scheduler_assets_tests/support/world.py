@@ -92,7 +92,7 @@ class Runs:
 def materialize_all(home: Path, *, raise_on_error: bool = True, tags: dict | None = None, selection=None):
     """Every asset (with its checks), as the run command does: one run over the world's partition range for
     everything but the per-day decision layers, then one run of those for the world's evaluation date."""
-    from of_scheduler_assets.automation.jobs import DAILY_DECISIONS, EVALUATION
+    from of_scheduler_assets.automation.jobs import DAILY_DECISIONS, EVALUATION, SIMULATION
     from of_scheduler_assets.definitions import ASSET_CHECKS, ASSETS
 
     everything = [*ASSETS, *ASSET_CHECKS]
@@ -102,7 +102,7 @@ def materialize_all(home: Path, *, raise_on_error: bool = True, tags: dict | Non
                               selection=selection)
     first = dg.materialize(everything, resources=resources, raise_on_error=raise_on_error,
                            tags=tags if tags is not None else world_range_tags(home),
-                           selection=dg.AssetSelection.all() - DAILY_DECISIONS - EVALUATION)
+                           selection=dg.AssetSelection.all() - DAILY_DECISIONS - EVALUATION - SIMULATION)
     if not first.success:
         return Runs([first])
     day = (resources["clock"].now()).date().isoformat()
