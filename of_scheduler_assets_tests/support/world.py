@@ -132,3 +132,15 @@ def all_tables(home: Path) -> dict[str, pl.DataFrame]:
         return {f"{s}.{t}": read_duckdb_table(conn, f'SELECT * FROM "{s}"."{t}"') for s, t in names}
     finally:
         conn.close()
+
+
+# Tables a re-run legitimately changes: append-only logs gain the run's rows; ranking rows carry the run's identity.
+APPEND_ONLY_LOGS = ("ops_audit.recommendation_log", "ops_audit.config_assignment_log")
+RUN_IDENTITY_COLUMNS = ("run_id", "generated_at")
+
+
+def comparable_tables(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """What a re-run over unchanged inputs must leave identical: every table but the append-only logs, without the
+    columns naming the run that wrote them."""
+    return {name: frame.drop([c for c in RUN_IDENTITY_COLUMNS if c in frame.columns])
+            for name, frame in tables.items() if name not in APPEND_ONLY_LOGS}

@@ -11,12 +11,18 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from of_scheduler_assets_tests.support.world import all_tables, generate_world, materialize_all, table
+from of_scheduler_assets_tests.support.world import (
+    APPEND_ONLY_LOGS,
+    RUN_IDENTITY_COLUMNS,
+    all_tables,
+    generate_world,
+    materialize_all,
+    table,
+)
 
 pytestmark = pytest.mark.slow
 
 MODEL_SCHEMAS = ("layer_03_foundation", "layer_04_semantic")
-APPEND_ONLY_LOGS = ("ops_audit.recommendation_log", "ops_audit.config_assignment_log")
 MODEL_TABLES = [
     "layer_03_foundation.dim_page", "layer_03_foundation.dim_creator", "layer_03_foundation.dim_scheduler",
     "layer_03_foundation.dim_caption", "layer_03_foundation.fact_message_send",
@@ -157,7 +163,7 @@ def test_rerun_changes_nothing_and_an_edited_caption_opens_a_version(world, tmp_
             new_rows = after[name].join(before[name].select("run_id").unique(), on="run_id", how="anti")
             assert after[name].height == before[name].height + new_rows.height, name
             continue
-        drop = [c for c in ("run_id", "generated_at") if c in before[name].columns]  # the run's identity only
+        drop = [c for c in RUN_IDENTITY_COLUMNS if c in before[name].columns]  # the run's identity only
         assert_frame_equal(after[name].drop(drop), before[name].drop(drop), check_row_order=False), name
 
     # Re-export one bank sheet with a caption's text edited (same identity: only its case changes) and another
