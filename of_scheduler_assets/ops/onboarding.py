@@ -42,10 +42,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from of_scheduler_assets.layer_03_foundation.transforms import lifecycle_expr, local_today
 from of_scheduler_assets.ops_monitor.alerts import ALERT_SCHEMA, _alert_id
 
 UTC = dt.UTC
@@ -126,20 +126,12 @@ def _conform(frame: pl.DataFrame | None, schema: dict[str, pl.DataType]) -> pl.D
     return frame.select(exprs)
 
 
-def _zone(tz: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz or DEFAULT_TZ)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_TZ)
-
-
-def _lifecycle(is_active: bool, new_until: dt.datetime | None, tz: str | None, now: dt.datetime) -> str:
-    if not is_active:
-        return "inactive"
-    local_today = now.astimezone(_zone(tz)).date()
-    if new_until is not None and _utc(new_until).date() >= local_today:
-        return "new"
-    return "active"
+def lifecycle_states(rows: list[dict], now: dt.datetime) -> list[str]:
+    """The lifecycle of each row (``is_active``, ``new_until``, ``tz``) by the foundation's one rule
+    (``transforms.lifecycle_expr`` at the page-local today), so the queue and dim_page never disagree."""
+    frame = pl.DataFrame([{c: r[c] for c in ("is_active", "new_until", "tz")} for r in rows],
+                         schema={"is_active": pl.Boolean, "new_until": UTC_US, "tz": pl.String})
+    return frame.select(lifecycle_expr(local_today(frame, now)).alias("s"))["s"].to_list() if rows else []
 
 
 def _transition_event(before: str | None, after: str) -> str:
@@ -213,6 +205,7 @@ def build_onboarding(
 
     queue_rows: list[dict] = []
     log_rows: list[dict] = []
+    bases: list[tuple[dict | None, dict | None, dict]] = []
     for page in sorted(set(pages) | set(previous)):
         d, p = pages.get(page), previous.get(page)
         onboarded_at = p["onboarded_at"] if p is not None and p["onboarded_at"] is not None else now
@@ -236,8 +229,12 @@ def build_onboarding(
         else:  # gone from dim_page: keep the row, inactive
             row = {c: p[c] for c in QUEUE_SCHEMA} | {"is_active": False, "in_dim_page": False}
             row["reviewed"] = bool(p["reviewed"])
-        row["lifecycle_state"] = _lifecycle(row["is_active"], row["new_until"], row["tz"], now)
+        row["onboarded_at"] = onboarded_at
+        bases.append((d, p, row))
 
+    for (d, p, row), state in zip(bases, lifecycle_states([b[2] for b in bases], now), strict=True):
+        page = row["username_page"]
+        row["lifecycle_state"] = state
         if p is None:
             tier = tiers.get(page)
             row |= {
@@ -254,8 +251,7 @@ def build_onboarding(
                 notes += "; auto-registered from a report, review needed"
             log_rows.append(_log(row, "onboarded", None, row["lifecycle_state"], now, run_id, notes))
         else:
-            row |= {c: p[c] for c in ("onboarded_at", "tier_initial", "tier_source_initial", "source")}
-            row["onboarded_at"] = onboarded_at
+            row |= {c: p[c] for c in ("tier_initial", "tier_source_initial", "source")}
             before = p["lifecycle_state"]
             if before != row["lifecycle_state"]:
                 row["lifecycle_changed_at"] = now

@@ -15,7 +15,7 @@ from of_scheduler_assets.layer_03_foundation import transforms as T
 from of_scheduler_assets_tests.foundation.helpers import EXPLICITNESS_MAP, NOW, bank, bank_row, event, events, ts
 
 TEXT = "Unlock my new set now"
-OTHER = "Good morning babe, how did you sleep?"
+OTHER = "Good morning babe, how was your night?"
 
 
 def _check_metadata(meta: dict) -> None:

@@ -70,7 +70,7 @@ def test_unknown_change_time_uses_now():
 
 def test_unchanged_rerun_is_identical():
     b = bank(bank_row(TEXT, explicitness_tag="SOLO"), bank_row("Tip me if you liked it", primary_category="tip"))
-    stg = events(event(TEXT), event("Good morning babe, how did you sleep?", price_cents=0, earnings="0", purchased=0))
+    stg = events(event(TEXT), event("Good morning babe, how was your night?", price_cents=0, earnings="0", purchased=0))
     v1 = build(b, stg)
     v2 = build(b, stg, previous=v1, now=NOW + dt.timedelta(days=3))
     assert v2.equals(v1)
