@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## generate the sample world, materialize every asset, print where to look
 	$(BIN)/of-scheduler run $(ARGS)
 
+# Test files run in parallel on $(PYTEST_WORKERS) workers (pytest-xdist); a file's tests stay on one worker, so its
+# module fixtures (generated worlds, the Dagster UI) are built once. Plain `pytest` runs serially.
+PYTEST_WORKERS ?= 2
+
 test: $(STAMP)  ## the whole suite (DuckDB and the BigQuery emulator); .ci/run calls this
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(ARGS)
 
 ui: $(STAMP)  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/of-scheduler ui

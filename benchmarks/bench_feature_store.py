@@ -12,18 +12,20 @@ semantic inputs of the store (``page_health_7d``, ``page_tier_assignment``, ``pa
 kept and reused when it already holds them). as_of = last UTC send date + 1 day.
 
 Each side then runs in its own ``multiprocessing`` spawn child (ru_maxrss = that side's peak), best of --repeat:
-  * polars: read the parquet inputs (timed apart), then ``page_priors`` -> ``caption_priors(pages=...)`` ->
-    ``feature_store`` (all 73 catalogue features, every active page);
+  * polars: read the parquet inputs (timed apart), then ``page_priors`` -> ``caption_prior_tables(pages=...)`` (the
+    stored compact pair: ``caption_priors`` = page rows + pairs with own events, ``caption_lift`` per caption) ->
+    ``feature_store(..., caption_lift=...)`` (all 73 catalogue features, every active page);
   * duckdb: the parquet inputs loaded into TEMP tables (timed apart), then the same chain as CREATE TEMP TABLE ... AS
-    SQL: page_priors, caption_priors (same grid and rows), feature_store (same rows, same 73 features).
+    SQL: page_priors, caption_priors + caption_lift (same compact rows), feature_store (same rows, same 73 features).
 Key numbers (row counts, Σ and null counts of representative features, category counts) are compared with a relative
 tolerance (--rel, default 1e-6) and every disagreement is printed.
 
-Not like-for-like: the SQL cross-page sums of ``caption_priors`` are caption totals minus the page's own (polars
-self-joins to avoid the cancellation), and its float sums are not taken in a fixed order (polars' ``dsum`` sorts
-every group by send time for bit-reproducibility). None of the 73 features needs the Python rule engine: the store
-evaluates only the slot-independent reuse / cooldown / fatigue codes (§5.7 TOS, activity, media-only, category and
-explicitness are universe filters), so ``is_eligible`` / ``ineligible_reasons`` are plain SQL too.
+Not like-for-like: polars' float sums over events are fixed-point (``priors.dsum``: terms rounded to 2^-64, Int128
+sums; exact and order-free, for bit-reproducibility) and its "other pages" sums are exact totals minus own in that
+fixed point; the SQL sums are plain DOUBLE sums in whatever order DuckDB takes them. None of the 73 features needs
+the Python rule engine: the store evaluates only the slot-independent reuse / cooldown / fatigue codes (§5.7 TOS,
+activity, media-only, category and explicitness are universe filters), so ``is_eligible`` / ``ineligible_reasons``
+are plain SQL too.
 --profile additionally times the feature families of the polars store one by one (re-built sub-queries, see
 ``polars_profile``).
 """
@@ -56,6 +58,7 @@ CHECKS: dict[str, list[tuple[str, str]]] = {
     "caption_priors": [("sum", "p_buy"), ("sum", "p_open"), ("sum", "lift_buy"), ("sum", "lift_open"),
                        ("sum", "rps_decayed"), ("nulls", "rps_decayed"), ("sum", "smoothing_weight"),
                        ("sum", "q_bar"), ("sum", "send_events_cp"), ("count", "prior_level")],
+    "caption_lift": [("sum", "lift_buy"), ("sum", "lift_open"), ("sum", "x_C"), ("sum", "e_C"), ("sum", "pages_cp")],
     "feature_store": [
         ("sum", "send_events_90d"), ("sum", "recipients_30d"), ("sum", "purchases_90d"), ("sum", "revenue_gross_90d"),
         ("sum", "revenue_net_30d"), ("sum", "rps_7d"), ("nulls", "rps_7d"), ("sum", "rps_30d"), ("nulls", "rps_30d"),
@@ -174,7 +177,7 @@ def read_inputs_polars(inputs: str) -> dict:
 
 def polars_side(inputs: str, as_of_iso: str, repeat: int) -> dict:
     from of_scheduler_assets.layer_05_ml.features import feature_store
-    from of_scheduler_assets.layer_05_ml.priors import caption_priors, page_priors
+    from of_scheduler_assets.layer_05_ml.priors import caption_prior_tables, page_priors
 
     base_rss = rss_mb()
     as_of = dt.date.fromisoformat(as_of_iso)
@@ -191,16 +194,17 @@ def polars_side(inputs: str, as_of_iso: str, repeat: int) -> dict:
         out["page_priors"] = pp = page_priors(fact, dim_page, as_of)
         t["page_priors"] = time.perf_counter() - s
         s = time.perf_counter()
-        out["caption_priors"] = cp = caption_priors(fact, dim_page, as_of, pages=pp)
+        cp, lift = caption_prior_tables(fact, dim_page, as_of, pages=pp)
+        out["caption_priors"], out["caption_lift"] = cp, lift
         t["caption_priors"] = time.perf_counter() - s
         s = time.perf_counter()
         out["feature_store"] = feature_store(
-            fact, dim_caption, dim_page, cp, pp, as_of=as_of, page_health_7d=inp["page_health_7d"],
+            fact, dim_caption, dim_page, cp, pp, as_of=as_of, caption_lift=lift, page_health_7d=inp["page_health_7d"],
             page_tier_assignment=inp["page_tier_assignment"], page_state_daily=inp["page_state_daily"],
             page_volume_profile=inp["page_volume_profile"],
         )  # fmt: skip
         t["feature_store"] = time.perf_counter() - s
-        del inp, fact, dim_caption, dim_page, pp, cp
+        del inp, fact, dim_caption, dim_page, pp, cp, lift
         for k, v in t.items():
             best[k] = min(best.get(k, float("inf")), v)
     peak = peak_mb()
@@ -315,36 +319,40 @@ ORDER BY username_page
         )
     )
     # ---------------------------------------------------------------------------------------- caption_priors
-    stmts.append(
-        (
-            "caption_priors",
-            f"""
-CREATE OR REPLACE TEMP TABLE caption_priors AS
+    # the compact pair of the polars side: caption_priors (page rows + pairs with own events) and caption_lift
+    cp_sql = f"""
+CREATE OR REPLACE TEMP TABLE caption_cpe AS
 WITH cp AS (
   SELECT username_page, caption_id, count(*) AS send_events_cp, coalesce(sum(wx_buy), 0) AS x_cp,
     coalesce(sum(wn_buy), 0) AS n_cp, coalesce(sum(wx_open), 0) AS x_open_cp, coalesce(sum(wn_open), 0) AS n_open_cp,
     coalesce(sum(wrev), 0) AS r_cp, coalesce(sum(price_cents * sent) FILTER (is_ppv), 0) AS _price_x_sent,
     coalesce(sum(sent) FILTER (is_ppv), 0) AS _ppv_sent
   FROM pev WHERE caption_ok GROUP BY 1, 2
-), cpe AS (
-  SELECT cp.*, n_cp * mu_P AS e_buy, n_open_cp * mu_open_P AS e_open FROM cp JOIN page_priors USING (username_page)
-), tot AS (  -- caption totals over all pages; "other pages" = total minus the page's own
-  SELECT caption_id, sum(x_cp) AS tx, sum(e_buy) AS te, sum(x_open_cp) AS tox, sum(e_open) AS toe,
-    count(*) FILTER (n_cp > 0) AS nb, count(*) FILTER (n_open_cp > 0) AS no
-  FROM cpe GROUP BY 1
-), g AS (
-  SELECT p.username_page, t.caption_id, p.m_P, p.nu, p.mu_P, p.mu_open_P, p.beta_P, p.ref_price,
-    c.send_events_cp, coalesce(c.x_cp, 0.0) AS x_cp, coalesce(c.n_cp, 0.0) AS n_cp,
-    coalesce(c.x_open_cp, 0.0) AS x_open_cp, coalesce(c.n_open_cp, 0.0) AS n_open_cp, coalesce(c.r_cp, 0.0) AS r_cp,
+)
+SELECT cp.*, n_cp * mu_P AS e_buy, n_open_cp * mu_open_P AS e_open FROM cp JOIN page_priors USING (username_page);
+CREATE OR REPLACE TEMP TABLE caption_tot AS  -- caption totals over all pages
+SELECT caption_id, sum(x_cp) AS tx, sum(e_buy) AS te, sum(x_open_cp) AS tox, sum(e_open) AS toe,
+  count(*) FILTER (n_cp > 0) AS nb, count(*) FILTER (n_open_cp > 0) AS no, count(*) AS np
+FROM caption_cpe GROUP BY 1;
+CREATE OR REPLACE TEMP TABLE caption_lift AS  -- the lift of a page without own events: other pages = all pages
+SELECT {A} AS computed_date, caption_id, np AS pages_cp, nb AS pages_buy, no AS pages_open, tx AS x_C, te AS e_C,
+  tox AS x_open_C, toe AS e_open_C,
+  CASE WHEN nb > 0 AND te + {LAM} > 0 THEN greatest(0.25, least(4.0, (tx + {LAM}) / (te + {LAM}))) ELSE 1.0 END
+    AS lift_buy,
+  CASE WHEN no > 0 AND toe + {LAM} > 0 THEN greatest(0.25, least(4.0, (tox + {LAM}) / (toe + {LAM}))) ELSE 1.0 END
+    AS lift_open
+FROM caption_tot ORDER BY caption_id;
+CREATE OR REPLACE TEMP TABLE caption_priors AS
+WITH g AS (  -- "other pages" of a page with own events = total minus the page's own
+  SELECT p.username_page, c.caption_id, p.m_P, p.nu, p.mu_P, p.mu_open_P, p.beta_P, p.ref_price,
+    c.send_events_cp, c.x_cp, c.n_cp, c.x_open_cp, c.n_open_cp, c.r_cp,
     {sdiv("c._price_x_sent", "c._ppv_sent * 100")} AS _qbar,
-    t.tx - coalesce(c.x_cp, 0.0) AS x_o, t.te - coalesce(c.e_buy, 0.0) AS e_o,
-    t.tox - coalesce(c.x_open_cp, 0.0) AS xo_o, t.toe - coalesce(c.e_open, 0.0) AS eo_o,
-    t.nb - coalesce((c.n_cp > 0)::INT, 0) > 0 AS has_buy, t.no - coalesce((c.n_open_cp > 0)::INT, 0) > 0 AS has_open
-  FROM page_priors p CROSS JOIN tot t LEFT JOIN cpe c ON c.username_page = p.username_page AND c.caption_id = t.caption_id
+    t.tx - c.x_cp AS x_o, t.te - c.e_buy AS e_o, t.tox - c.x_open_cp AS xo_o, t.toe - c.e_open AS eo_o,
+    t.nb - (c.n_cp > 0)::INT > 0 AS has_buy, t.no - (c.n_open_cp > 0)::INT > 0 AS has_open
+  FROM caption_cpe c JOIN page_priors p USING (username_page) JOIN caption_tot t USING (caption_id)
 ), rows AS (
-  SELECT username_page, caption_id,
-    CASE WHEN send_events_cp IS NOT NULL THEN 'caption_page' ELSE 'caption_other_pages' END AS prior_level,
-    coalesce(send_events_cp, 0) AS send_events_cp, x_cp, n_cp, x_open_cp, n_open_cp, r_cp,
+  SELECT username_page, caption_id, 'caption_page' AS prior_level, send_events_cp, x_cp, n_cp, x_open_cp,
+    n_open_cp, r_cp,
     CASE WHEN has_buy AND e_o + {LAM} > 0 THEN greatest(0.25, least(4.0, (x_o + {LAM}) / (e_o + {LAM}))) ELSE 1.0 END
       AS lift_buy,
     CASE WHEN has_open AND eo_o + {LAM} > 0 THEN greatest(0.25, least(4.0, (xo_o + {LAM}) / (eo_o + {LAM}))) ELSE 1.0
@@ -364,10 +372,11 @@ SELECT {A} AS computed_date, username_page, caption_id, prior_level, send_events
   {eb("x_cp", "n_cp", "prior_buy", "nu")} AS p_buy, {eb("x_open_cp", "n_open_cp", "prior_open", "nu")} AS p_open,
   coalesce({sdiv("n_cp", "n_cp + nu")}, 0.0) AS smoothing_weight, coalesce(_qbar, ref_price) AS q_bar, beta_P,
   ref_price
-FROM pr ORDER BY username_page, caption_id NULLS LAST
-""",
-        )
-    )
+FROM pr ORDER BY username_page, caption_id NULLS LAST;
+DROP TABLE caption_cpe;
+DROP TABLE caption_tot
+"""
+    stmts.append(("caption_priors", cp_sql))
     # ----------------------------------------------------------------------------------------- feature_store
     media_only = "(trim(coalesce(caption_norm, ''), ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) = '' " \
                  "OR coalesce(char_len, 0) = 0)"  # fmt: skip
@@ -531,6 +540,7 @@ WITH ev AS (
     ctx.rps_slump_pct, ctx.night_owl_share, health.avg_spend_per_txn_7d, health.renew_on_rate, tier.tier,
     state.page_state, vol.page_fatigue_risk, cap_pri.* EXCLUDE (username_page, caption_id, n_cp, smoothing_weight,
     q_bar), page_row._pg_p_buy, page_row._pg_p_open, pp.mu_P, pp.mu_open_P, pp.beta_P AS _beta, pp.ref_price,
+    cl.lift_buy AS _c_lift_buy, cl.lift_open AS _c_lift_open, pp.nu AS _nu_raw,
     coalesce(cap_pri.n_cp, 0.0) AS n_cp, coalesce(cap_pri.smoothing_weight, 0.0) AS smoothing_weight,
     coalesce(pp.nu, 0.0) AS nu, coalesce(pp.ref_price, 10.0) AS _ref, cap_pri.q_bar AS _qb
   FROM fs_universe u
@@ -550,8 +560,13 @@ WITH ev AS (
   LEFT JOIN cap_pri USING (username_page, caption_id)
   LEFT JOIN page_row USING (username_page)
   LEFT JOIN page_priors pp USING (username_page)
+  LEFT JOIN caption_lift cl USING (caption_id)
 ), k1 AS (
-  SELECT *, coalesce(p_buy, _pg_p_buy, mu_P, 0.0) AS p_buy_smoothed, coalesce(p_open, _pg_p_open, mu_open_P, 0.0)
+  SELECT *,  -- a caption sent only on other pages: μ_P × L_C (caption_lift); least() would skip a null lift
+    coalesce(p_buy, CASE WHEN _c_lift_buy IS NOT NULL
+      THEN {eb("0.0", "0.0", "least(mu_P * _c_lift_buy, 1.0)", "_nu_raw")} END, _pg_p_buy, mu_P, 0.0) AS p_buy_smoothed,
+    coalesce(p_open, CASE WHEN _c_lift_open IS NOT NULL
+      THEN {eb("0.0", "0.0", "least(mu_open_P * _c_lift_open, 1.0)", "_nu_raw")} END, _pg_p_open, mu_open_P, 0.0)
       AS p_open_smoothed, coalesce(_beta, 1.0) AS beta_P, coalesce(_qb, _ref) AS q_bar2
   FROM j
 ), k2 AS (
@@ -688,13 +703,14 @@ def duckdb_side(inputs: str, as_of_iso: str, repeat: int) -> dict:
 
 def polars_profile(inputs: str, as_of_iso: str, repeat: int) -> dict:
     """Times the expensive sub-queries of ``caption_priors`` / ``feature_store`` alone, re-built here from the same
-    expressions (features.py / priors.py are not instrumented), plus the same aggregation with a plain ``sum`` in
-    place of the order-fixed ``dsum`` (sort_by + cum_sum per group) to show what the bit-reproducibility costs."""
+    expressions (features.py / priors.py are not instrumented), plus the same aggregation with a plain float ``sum``
+    in place of the fixed-point ``dsum`` (Int128 sum of terms rounded to 2^-64) to show what the bit-reproducibility
+    costs."""
     import polars as pl
 
     from of_scheduler_assets.layer_04_semantic.transforms import _in_window, _q, _weight, safe_div
     from of_scheduler_assets.layer_05_ml.features import candidate_universe
-    from of_scheduler_assets.layer_05_ml.priors import ORDER, _osum, dsum, page_priors, prior_events
+    from of_scheduler_assets.layer_05_ml.priors import caption_prior_tables, dsum, page_priors, prior_events
 
     as_of = dt.date.fromisoformat(as_of_iso)
     ts = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0), tzinfo=dt.UTC)
@@ -704,15 +720,11 @@ def polars_profile(inputs: str, as_of_iso: str, repeat: int) -> dict:
     K = ["username_page", "caption_id"]
     ev = prior_events(fact, as_of, half_life_days=14.0, window_days=90).filter(pl.col("_caption_ok"))
     cols = ["_wx_buy", "_wn_buy", "_wx_open", "_wn_open", "_wrev"]
-    base = (
-        fact.lazy()
-        .filter(
-            pl.col("caption_id").is_not_null()
-            & ~pl.col("is_media_only").fill_null(False)
-            & _in_window(as_of, 365)
-            & (pl.col("sending_ts_utc") <= ts)
-        )
-        .sort([*K, *ORDER])
+    base = fact.lazy().filter(
+        pl.col("caption_id").is_not_null()
+        & ~pl.col("is_media_only").fill_null(False)
+        & _in_window(as_of, 365)
+        & (pl.col("sending_ts_utc") <= ts)
     )
     fev = (
         base.filter(pl.col("is_model_eligible").fill_null(False) & _in_window(as_of, 90))
@@ -725,10 +737,6 @@ def polars_profile(inputs: str, as_of_iso: str, repeat: int) -> dict:
             (pl.col("_w") * pl.col("sent").cast(pl.Float64)).alias("_ws"),
         )
     )
-    cp = ev.group_by(K).agg(*[dsum(pl.col(c)).alias(c) for c in cols]).collect()
-    grid = pp.lazy().select("username_page").join(cp.lazy().select("caption_id").unique(), how="cross")
-    right = cp.lazy().select(pl.col("username_page").alias("_p"), "caption_id", "_wx_buy", "_wn_buy")
-    other = grid.join(right, on="caption_id", how="inner").filter(pl.col("_p") != pl.col("username_page"))
 
     def w30():
         return _in_window(as_of, 30)
@@ -738,18 +746,11 @@ def polars_profile(inputs: str, as_of_iso: str, repeat: int) -> dict:
         "caption_priors: cp group_by, 5 x plain sum": lambda: (
             ev.group_by(K).agg(*[pl.col(c).sum() for c in cols]).collect()
         ),
-        "caption_priors: cross-page self-join rows only": lambda: other.select(pl.len()).collect(),
-        "caption_priors: self-join + sort + 2 x _osum": lambda: (
-            other.sort([*K, "_p"])
-            .group_by(K, maintain_order=True)
-            .agg(_osum(pl.col("_wx_buy"), "_p").alias("a"), _osum(pl.col("_wn_buy"), "_p").alias("b"))
-            .collect()
-        ),
-        "caption_priors: self-join + 2 x plain sum": lambda: (
-            other.group_by(K).agg(pl.col("_wx_buy").sum(), pl.col("_wn_buy").sum()).collect()
-        ),
+        "caption_priors: caption_prior_tables (compact + lift)": lambda: caption_prior_tables(
+            fact, dim_page, as_of, pages=pp
+        )[0],
         "feature_store: candidate_universe": lambda: candidate_universe(dim_caption, dim_page),
-        "feature_store: sorted base (365 d)": lambda: base.select(pl.len()).collect(),
+        "feature_store: base (365 d)": lambda: base.select(pl.len()).collect(),
         "feature_store: perf, 2 x dsum (_s1, _s2)": lambda: (
             fev.group_by(K).agg(dsum(pl.col("_rps")).alias("a"), dsum(pl.col("_rps") ** 2).alias("b")).collect()
         ),

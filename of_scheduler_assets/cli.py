@@ -130,9 +130,12 @@ def materialize_everything(simulate: bool = False) -> dict:
                 print("ranker simulation against the sample world's ground truth (minutes)", flush=True)
                 results.append(job.execute_in_process(instance=instance, raise_on_error=False,
                                                       asset_selection=list(SIMULATION.resolve(graph))))
-    failed_checks = [e.asset_check_key.to_user_string() for r in results for e in r.get_asset_check_evaluations()
-                     if not e.passed]
-    return {"run_id": results[-1].run_id, "success": all(r.success for r in results), "failed_checks": failed_checks}
+    failed = [e for r in results for e in r.get_asset_check_evaluations() if not e.passed]
+    return {"run_id": results[-1].run_id, "success": all(r.success for r in results),
+            "failed_checks": [e.asset_check_key.to_user_string() for e in failed
+                              if e.severity == dg.AssetCheckSeverity.ERROR],
+            "warnings": [e.asset_check_key.to_user_string() for e in failed
+                         if e.severity != dg.AssetCheckSeverity.ERROR]}
 
 
 def warehouse_summary() -> list[tuple[str, str, int]]:
@@ -149,6 +152,51 @@ def warehouse_summary() -> list[tuple[str, str, int]]:
         conn.close()
 
 
+def decision_summary(top: int = 5) -> list[str]:
+    """A few lines on what the team gets: pages ranked, planned slots of the week, the best picks of the next 24 h and
+    the team export files (local DuckDB target only)."""
+    from of_scheduler_assets.resources.warehouse import open_duckdb
+
+    conn = open_duckdb(str(settings.warehouse_path()), read_only=True)
+
+    def one(sql: str):
+        try:
+            return conn.execute(sql).fetchall()
+        except Exception:  # a table the run did not build: the summary says so instead of failing the command
+            return None
+
+    try:
+        ranked = one('SELECT count(DISTINCT username_page), count(DISTINCT (username_page, slot_ts_utc, slot_type)) '
+                     'FROM "layer_06_rankings"."caption_rank_next24"')
+        planned = one('SELECT slot_kind, count(*), count(DISTINCT username_page) FROM '
+                      '"layer_06_rankings"."weekly_template_7d" GROUP BY 1 ORDER BY 2 DESC')
+        picks = one(
+            'SELECT r.username_page, r.slot_local, r.price_usd, r.caption_id, r.final_score, c.caption_text '
+            'FROM "layer_06_rankings"."caption_rank_next24" r LEFT JOIN "layer_03_foundation"."dim_caption" c '
+            'ON c.caption_id = r.caption_id AND c.is_current '
+            "WHERE r.rank = 1 AND r.slot_type = 'ppv' AND r.caption_id IS NOT NULL "
+            f"ORDER BY r.final_score DESC, r.username_page, r.slot_ts_utc LIMIT {int(top)}")
+    finally:
+        conn.close()
+    lines = []
+    if ranked:
+        lines.append(f"pages ranked: {ranked[0][0]} ({ranked[0][1]:,} slots in the next 24 hours, top 10 each)")
+    if planned:
+        kinds = ", ".join(f"{n:,} {kind}" for kind, n, _ in planned)
+        lines.append(f"weekly plan: {sum(n for _, n, _ in planned):,} planned slots ({kinds})")
+    if picks:
+        lines.append("top picks (PPV, next 24 hours, by score):")
+        for page, local, price, cid, _, text in picks:
+            shown = (text or cid).replace("\n", " ")
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            price_txt = f"${price:,.2f}" if price is not None else "free"
+            lines.append(f"  {page} {local:%a %H:%M} local, {price_txt}: {shown}")
+    team = sorted(p for p in settings.exports_dir().rglob("*.xlsx")) if settings.exports_dir().exists() else []
+    if team:
+        lines.append(f"team sheets: {len(team)} workbook(s) under {settings.exports_dir()}, e.g. {team[0]}")
+    return lines
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     home = settings.home()
@@ -161,6 +209,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run {outcome['run_id']}: {'succeeded' if outcome['success'] else 'FAILED'} in {time.monotonic() - started:.0f} s")
     if outcome["failed_checks"]:
         print("failed checks:", ", ".join(outcome["failed_checks"]))
+    if outcome["warnings"]:
+        print("checks with warnings (WARN severity, not blocking):", ", ".join(outcome["warnings"]))
     if settings.target() == "local":
         print(f"\nwarehouse (DuckDB): {settings.warehouse_path()}")
         for schema, table, rows in warehouse_summary():
@@ -169,6 +219,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  query it: duckdb {settings.warehouse_path()}  (or python: duckdb.connect(path, read_only=True))")
     else:
         print("\nwarehouse: BigQuery project $OF_SCHEDULER_BQ_PROJECT, one dataset per layer")
+    if settings.target() == "local" and outcome["success"]:
+        print()
+        for line in decision_summary():
+            print(line)
     print(f"sample world: {home} (inbox/, downloads/, seeds/, truth/, sample_manifest.json)")
     print(f"exports:      {settings.exports_dir()}")
     print(f"Dagster UI:   make ui  ->  http://127.0.0.1:3000  (instance {dagster_home})")

@@ -41,6 +41,18 @@ def test_run_leaves_a_warehouse_with_every_layer_schema_and_prints_where_to_look
     assert table(_isolated_home, "layer_04_semantic", "caption_performance_daily").height > 0
     for where in (str(settings.warehouse_path()), str(settings.exports_dir()), "make ui", "http://127.0.0.1:3000"):
         assert where in out
+    # it ends with every layer materialized: every asset of the code location has its table (the simulation is
+    # `run --simulate` only) ...
+    from of_scheduler_assets.definitions import defs
+
+    conn = open_duckdb(str(settings.warehouse_path()), read_only=True)
+    tables = {tuple(r) for r in conn.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+    conn.close()
+    assets = {tuple(k.path) for k in defs.resolve_asset_graph().materializable_asset_keys}
+    assert assets - tables == {("layer_05_ml", "ranker_simulation")}
+    # ... and a short summary: pages, planned slots, top picks, the team exports
+    for line in ("pages ranked:", "weekly plan:", "top picks (PPV", "team sheets:"):
+        assert line in out, line
     assert (settings.dagster_home() / "dagster.yaml").read_text().strip().endswith("enabled: false")
 
     # a second run reuses the same world instead of regenerating it (same seed, scale, days, end date, faults)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-CONFIG = dg.AssetSelection.groups("ops_config")
+from of_scheduler_assets.automation.exports import EXPORTS
+
+# The learned page knobs live in ops_config but are computed by the learner (LEARNING), not reloaded from seeds.
+LEARNING = dg.AssetSelection.assets(["ops_config", "page_knobs_learned"], ["ops_audit", "learning_changelog"])
+CONFIG = dg.AssetSelection.groups("ops_config") - LEARNING
 REPORT_BRANCH = dg.AssetSelection.assets(
     ["layer_01_raw", "report_emails"], ["layer_01_raw", "report_files"], ["layer_01_raw", "message_rows_raw"],
     ["layer_02_staging", "stg_message_events"], ["layer_02_staging", "quarantine_message_rows"],
@@ -29,12 +33,23 @@ FACTS = dg.AssetSelection.assets(["layer_03_foundation", "fact_message_send"])
 ONBOARDING = dg.AssetSelection.assets(["ops", "onboarding_queue"], ["ops_audit", "onboarding_changelog"])
 SEMANTIC = dg.AssetSelection.groups("layer_04_semantic")
 # Computed for one date at a time (a day of features is ~2.3 M rows at the agency's size): never in a range run.
-RANKINGS = dg.AssetSelection.groups("layer_06_rankings") | dg.AssetSelection.assets(
+RANKINGS = dg.AssetSelection.assets(
+    ["layer_06_rankings", "slot_grid_next24"], ["layer_06_rankings", "caption_rank_next24"],
     ["ops_audit", "config_assignment_log"], ["ops_audit", "recommendation_log"])
+# Weekly planning (40-planning §4-§9): the template multi-asset (with its QA log) and the Monday snapshot.
+PLANNING_TEMPLATE = dg.AssetSelection.assets(
+    ["layer_06_rankings", "weekly_template_7d"], ["layer_06_rankings", "followup_bumps"],
+    ["layer_06_rankings", "non_dm_windows"], ["ops", "qa_violations"])
+PLANNING = PLANNING_TEMPLATE | dg.AssetSelection.assets(["layer_06_rankings", "weekly_plan"])
 # Weekly evaluation of the ranker (30-ml §10): run on its own schedule and at the end of the run command.
 EVALUATION = dg.AssetSelection.assets(["layer_05_ml", "ranker_backtest"])
 SIMULATION = dg.AssetSelection.assets(["layer_05_ml", "ranker_simulation"])  # generated worlds only; minutes
-DAILY_DECISIONS = (dg.AssetSelection.groups("layer_05_ml") - EVALUATION - SIMULATION) | RANKINGS
+# The platform observing itself (50-operations §2-§4): freshness, health (+ alert delivery) and the run audit, built
+# after the decisions and exports of the same run so that they describe the finished state.
+MONITORING = dg.AssetSelection.assets(
+    ["ops_monitor", "freshness_status"], ["ops_monitor", "system_health"], ["ops_monitor", "alert_deliveries"],
+    ["ops_audit", "pipeline_runs"], ["ops_audit", "pipeline_run_assets"])
+DAILY_DECISIONS = (dg.AssetSelection.groups("layer_05_ml") - EVALUATION - SIMULATION) | RANKINGS | PLANNING | EXPORTS | MONITORING
 REPORT_OPS = dg.AssetSelection.assets(["ops", "ingestion_state"], ["ops_monitor", "alerts"])
 
 # Everything before the warehouse model: what the run command's mailbox backfill loop materializes.

@@ -9,6 +9,7 @@ import Numba; the first access to a kernel imports its module (and loads or comp
     eligibility                                                              (kernels.eligibility, §5.7)
     wilson_scores, choose_price                                              (kernels.price,       §5.8)
     score_slot                                                               (kernels.score,       §5.9)
+    assign_primaries                                                         (kernels.assign,      §5.10)
     decode_mask, encode_codes, ELIGIBILITY_CODES, bit constants              (kernels.codes,       pure Python)
 """
 
@@ -32,6 +33,7 @@ _LOCATIONS = {
     "wilson_scores": "price",
     "choose_price": "price",
     "score_slot": "score",
+    "assign_primaries": "assign",
     "decode_mask": "codes",
     "decode_masks": "codes",
     "encode_codes": "codes",

@@ -282,3 +282,126 @@ def score_slot(
         mu_open_P,
     )
     return top_m_from_matrix(final, top_m)
+
+
+def assign_primaries(
+    order,
+    slot_page,
+    slot_ts,
+    slot_day,
+    u_eps,
+    u_pick,
+    top_idx,
+    n_elig,
+    slot_is_ppv,
+    slot_price,
+    slot_allowed,
+    slot_tm,
+    cand_off,
+    slot_off,
+    dense_off,
+    final,
+    final_pre,
+    scorable,
+    cand_gid,
+    elig_mask,
+    hours_since_use_page,
+    cat_bits,
+    p_buy,
+    n_buy,
+    q_bar,
+    p_open,
+    n_open,
+    novelty_lvl,
+    page_eps,
+    page_score,
+    page_rules,
+    use_off,
+    use_ts,
+    top_m,
+    k_max,
+):
+    """5.10 in plain Python: sets of (page, day, caption) primaries and per-caption lists of use times."""
+    S = len(slot_page)
+    kind = np.full(S, 2, dtype=np.int8)
+    rows = np.full((S, k_max), -1, dtype=np.int64)
+    greedy = np.full(S, -1, dtype=np.int64)
+    pool_n = np.full(S, -1, dtype=np.int64)
+    explored = np.zeros(S, dtype=np.bool_)
+    prob = np.full(S, np.nan, dtype=_F)
+    fb_lo = np.full(S, np.nan, dtype=_F)
+    fb_hi = np.full(S, np.nan, dtype=_F)
+    uses: dict[int, list[int]] = {
+        g: [int(t) for t in use_ts[use_off[g] : use_off[g + 1]]] for g in range(len(use_off) - 1)
+    }
+    primaries: set[tuple[int, int, int]] = set()
+    hard_mask = ~codes.FALLBACK_RELAXABLE_MASK & 0xFFFF
+    day_us = 86_400_000_000
+
+    for g_slot in (int(x) for x in order):
+        p = int(slot_page[g_slot])
+        co, A = int(cand_off[p]), int(cand_off[p + 1] - cand_off[p])
+        if A == 0:
+            continue
+        si = g_slot - int(slot_off[p])
+        fin = np.asarray(final[dense_off[p] + si * A : dense_off[p] + (si + 1) * A], dtype=_F)
+        pre = np.asarray(final_pre[dense_off[p] + si * A : dense_off[p] + (si + 1) * A], dtype=_F)
+        sco = np.asarray(scorable[dense_off[p] + si * A : dense_off[p] + (si + 1) * A], dtype=bool)
+        ts, day = int(slot_ts[g_slot]), int(slot_day[g_slot])
+        eps = float(page_eps[p])
+        pool_size, top_k, max_uses = (int(v) for v in page_rules[p])
+        cids = [int(x) for x in cand_gid[co : co + A]]
+
+        def blocked(a, cids=cids, p=p, day=day, ts=ts, max_uses=max_uses):
+            m = codes.ALREADY_PRIMARY_TODAY if (p, day, a) in primaries else 0
+            if sum(1 for t in uses.get(cids[a], []) if ts - day_us < t <= ts) >= max_uses:
+                m |= codes.MAX_DAILY_USES_REACHED
+            return m
+
+        def ordered(idx, fin=fin):
+            idx = [int(a) for a in idx if a >= 0 and fin[a] > -np.inf]
+            return sorted(idx, key=lambda a: (-fin[a], a))
+
+        need = max(pool_size, top_k)
+
+        def first_allowed(cand, need=need, blocked=blocked):
+            return [a for a in cand if blocked(a) == 0][:need]
+
+        cand = ordered(top_idx[g_slot])
+        allowed = first_allowed(cand)
+        if not allowed and n_elig[g_slot] > len(cand):
+            extra = np.array([blocked(a) for a in range(A)], dtype=np.uint16)
+            if extra.any():
+                sl = slice(co, co + A)
+                one = slice(g_slot, g_slot + 1)
+                idx, _, _, _ = score_slot(
+                    np.asarray(elig_mask[sl]) | extra, cat_bits[sl], p_buy[sl], n_buy[sl], q_bar[sl], p_open[sl],
+                    n_open[sl], novelty_lvl[sl], slot_is_ppv[one], slot_price[one], slot_allowed[one], slot_tm[one],
+                    *(float(v) for v in page_score[p]), top_m,
+                )  # fmt: skip
+                allowed = first_allowed(ordered(idx[0]))
+        chosen = None
+        if allowed:
+            g = allowed[0]
+            pool = sorted(allowed[:pool_size])
+            expl = bool(u_eps[g_slot] < eps)
+            primary = pool[min(len(pool) - 1, int(u_pick[g_slot] * len(pool)))] if expl else g
+            kind[g_slot], greedy[g_slot], pool_n[g_slot], explored[g_slot] = 0, g, len(pool), expl
+            prob[g_slot] = (1.0 - eps) * (primary == g) + eps / len(pool)
+            ranked = [primary, *[a for a in allowed if a != primary][: top_k - 1]]
+            rows[g_slot, : len(ranked)] = ranked
+            chosen = primary
+        else:
+            fb = [a for a in range(A) if (int(elig_mask[co + a]) & hard_mask) == 0 and sco[a] and blocked(a) == 0]
+            if fb:
+                fb.sort(key=lambda a, co=co: (-hours_since_use_page[co + a], a))
+                kind[g_slot], prob[g_slot] = 1, 1.0
+                vals = pre[fb][np.isfinite(pre[fb])]
+                fb_lo[g_slot] = vals.min() if vals.size else np.inf
+                fb_hi[g_slot] = vals.max() if vals.size else -np.inf
+                rows[g_slot, : min(top_k, len(fb))] = fb[:top_k]
+                chosen = fb[0]
+        if chosen is not None:
+            primaries.add((p, day, chosen))
+            uses.setdefault(cids[chosen], []).append(ts)
+    return kind, rows, greedy, pool_n, explored, prob, fb_lo, fb_hi

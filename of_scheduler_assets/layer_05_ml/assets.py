@@ -1,6 +1,7 @@
-"""Dagster wiring of `layer_05_ml` (30-ml-and-ranking §3, §4): the prior chain (`page_priors`, `caption_priors`) and
-the feature store, partitioned by computed date (UTC). Each partition is computed as of the end of its date (the
-run's clock when that is earlier), from the fact partitions of the year before it (the 365-day features)."""
+"""Dagster wiring of `layer_05_ml` (30-ml-and-ranking §3, §4): the prior chain (`page_priors`, the compact
+`caption_priors` and `caption_lift`, shapes in `priors`) and the feature store, partitioned by computed date (UTC).
+Each partition is computed as of the end of its date (the run's clock when that is earlier), from the fact partitions
+of the year before it (the 365-day features)."""
 
 
 import base64
@@ -59,8 +60,13 @@ def _metadata(partition_column: str = "computed_date") -> dict:
             "Per page and day: global and page-level decayed rates, median recipients per send, prior strengths, "
             "price elasticity and reference price (30-ml §3).")),
         "caption_priors": dg.AssetOut(key=key("caption_priors"), group_name=GROUP, metadata=_metadata(), description=(
-            "Per page, caption and day: the prior chain global → page → cross-page lift → caption on page, for "
-            "purchases and opens; a page row (caption_id null) is the prior of never-sent captions (30-ml §3).")),
+            "Per page and day: the prior chain global → page → cross-page lift → caption on page, for purchases and "
+            "opens (30-ml §3); one row per caption with events on the page plus a page row (caption_id null, the "
+            "prior of a caption never sent anywhere). A caption sent only on other pages has no row here: it takes "
+            "the page's μ_P × caption_lift (priors.expand_caption_priors gives the full page × caption frame).")),
+        "caption_lift": dg.AssetOut(key=key("caption_lift"), group_name=GROUP, metadata=_metadata(), description=(
+            "Per caption and day: decayed purchases / views and their expectations at the page rates summed over "
+            "every page, and the cross-page lift L_C (30-ml §3) of a page on which the caption was never sent.")),
     },
     partitions_def=partitions.DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -70,19 +76,23 @@ def ml_priors(context: dg.AssetExecutionContext, ranker_config: RankerConfigReso
               fact_message_send: pl.DataFrame, dim_page: pl.DataFrame):
     cfg = ranker_config.load().config(FEATURE_CONFIG)
     fact = fact_message_send.sort("message_send_key")
-    pages, captions = [], []
+    pages, captions, lifts = [], [], []
     for day in _dates(context):
         as_of = as_of_for(day, clock.now())
         page = P.page_priors(fact, dim_page, as_of, half_life_days=cfg.stats_half_life_days,
                              window_days=cfg.stats_window_days, nu_sends=cfg.nu_sends, nu_page_sends=cfg.nu_page_sends)
         pages.append(page)
-        captions.append(P.caption_priors(
+        compact, lift = P.caption_prior_tables(
             fact, dim_page, as_of, half_life_days=cfg.stats_half_life_days, window_days=cfg.stats_window_days,
             nu_sends=cfg.nu_sends, nu_page_sends=cfg.nu_page_sends, lift_prior_events=cfg.lift_prior_events,
-            pages=page))
+            pages=page)
+        captions.append(compact)
+        lifts.append(lift)
     page_frame, caption_frame = pl.concat(pages, how="vertical_relaxed"), pl.concat(captions, how="vertical_relaxed")
+    lift_frame = pl.concat(lifts, how="vertical_relaxed")
     yield dg.Output(page_frame, "page_priors", metadata={"rows": page_frame.height})
     yield dg.Output(caption_frame, "caption_priors", metadata={"rows": caption_frame.height})
+    yield dg.Output(lift_frame, "caption_lift", metadata={"rows": lift_frame.height})
 
 
 def catalogue_markdown() -> dg.MetadataValue:
@@ -126,6 +136,7 @@ def feature_range_check(store: pl.DataFrame) -> tuple[bool, dict]:
         "dim_page": dg.AssetIn(key=[FOUNDATION, "dim_page"]),
         "page_priors": dg.AssetIn(key=key("page_priors")),
         "caption_priors": dg.AssetIn(key=key("caption_priors")),
+        "caption_lift": dg.AssetIn(key=key("caption_lift")),
         "page_health_7d": dg.AssetIn(key=[SEMANTIC, "page_health_7d"]),
         "page_tier_assignment": dg.AssetIn(key=[SEMANTIC, "page_tier_assignment"]),
         "page_state_daily": dg.AssetIn(key=[SEMANTIC, "page_state_daily"]),
@@ -138,7 +149,8 @@ def feature_range_check(store: pl.DataFrame) -> tuple[bool, dict]:
 )
 def feature_store(context: dg.AssetExecutionContext, ranker_config: RankerConfigResource, clock: ClockResource,
                   fact_message_send: pl.DataFrame, dim_caption: pl.DataFrame, dim_page: pl.DataFrame,
-                  page_priors: pl.DataFrame, caption_priors: pl.DataFrame, page_health_7d: pl.DataFrame,
+                  page_priors: pl.DataFrame, caption_priors: pl.DataFrame, caption_lift: pl.DataFrame,
+                  page_health_7d: pl.DataFrame,
                   page_tier_assignment: pl.DataFrame, page_state_daily: pl.DataFrame,
                   page_volume_profile: pl.DataFrame):
     loaded = ranker_config.load()
@@ -150,7 +162,7 @@ def feature_store(context: dg.AssetExecutionContext, ranker_config: RankerConfig
         same_day = pl.col("computed_date") == day
         frames.append(F.feature_store(
             fact, dim_caption, dim_page, caption_priors.filter(same_day), page_priors.filter(same_day),
-            as_of=as_of_for(day, now),
+            as_of=as_of_for(day, now), caption_lift=caption_lift.filter(same_day),
             page_health_7d=page_health_7d.filter(same_day),
             page_tier_assignment=page_tier_assignment.filter(same_day),
             page_state_daily=page_state_daily.filter(same_day), page_volume_profile=page_volume_profile,

@@ -11,8 +11,14 @@ Conventions (in addition to the semantic layer's, `layer_04_semantic.transforms`
 * money sums are exact (Decimal); RPS = Σ gross / Σ sent; ratios with a zero denominator are null before fills;
 * views / purchases enter decayed rates capped at ``sent`` (see ``priors``); the plain windowed rates are the raw
   ratios of sums;
-* float sums over events are taken in a fixed order (send time, ``message_send_key``), so reruns and shuffled
-  inputs are bit-identical.
+* float sums over events are fixed-point sums (``priors.dsum``: exact, order-free), so reruns and shuffled inputs
+  are bit-identical;
+* the prior chain comes from the compact ``caption_priors`` (page rows + captions with events on the page) and
+  ``caption_lift`` (per caption): a candidate without own events takes its caption's lift (1 without history
+  anywhere) and ``priors.prior_chain_exprs`` gives p, p_open, the decayed rates, the smoothing weight and q̄ per
+  candidate; a full ``caption_priors`` frame (every page × caption) without ``caption_lift`` works as well;
+* the per-(page, caption), per-caption, per-page and per-(page, family) inputs are merged at their own grain first
+  and joined to the candidate universe once each, in the universe's (page, caption) order.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import datetime as dt
 import polars as pl
 
 from of_scheduler_assets.layer_04_semantic.transforms import _as_of, _in_window, _percent_rank, _q, _weight, safe_div
-from of_scheduler_assets.layer_05_ml.priors import ORDER, dsum, price_adjusted
+from of_scheduler_assets.layer_05_ml.priors import dsum, price_adjusted, prior_chain_exprs
 
 __all__ = ["FEATURE_CATALOGUE", "FEATURE_COLUMNS", "FEATURE_NAMES", "ID_COLUMNS", "META_COLUMNS",
            "ELIGIBILITY_CODES", "candidate_universe", "feature_store"]  # fmt: skip
@@ -150,23 +156,25 @@ def _media_only(dim_caption: pl.DataFrame) -> pl.Expr:
     return pl.col("caption_norm").fill_null("").str.strip_chars().eq("") | (pl.col("char_len").fill_null(0) == 0)
 
 
-def candidate_universe(dim_caption: pl.DataFrame, dim_page: pl.DataFrame) -> pl.DataFrame:
-    """§2: every active page of ``dim_page`` (``is_active`` and, when present, ``lifecycle_state`` ≠ inactive) ×
-    every current ``dim_caption`` row with ``is_active``, ``tos_status = clean``, not media-only (empty text),
-    ``explicitness`` (null = 3) ≤ the page's ``max_explicitness`` (default 3), and a category plannable on the page
-    (``renew`` only on paid/vip). Never-sent captions included."""
+def _universe_parts(dim_caption: pl.DataFrame, dim_page: pl.DataFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.Expr]:
+    """(pages, captions, filter) of ``candidate_universe``: both sides sorted by their key, the filter to apply to
+    their cross join; helper columns start with ``_``."""
     pages = dim_page.lazy().filter(pl.col("is_active").fill_null(False))
     if "lifecycle_state" in dim_page.columns:
         pages = pages.filter((pl.col("lifecycle_state") != "inactive").fill_null(True))
     std = pl.col("username_std") if "username_std" in dim_page.columns else pl.col("username_page").str.split(
         "__").list.first()  # fmt: skip
     mx = pl.col("max_explicitness") if "max_explicitness" in dim_page.columns else pl.lit(3)
-    pages = pages.select(
-        pl.col("username_page"),
-        std.alias("username_std"),
-        pl.col("page_type"),
-        mx.fill_null(3).cast(pl.Int64).alias("_max_expl"),
-    ).unique("username_page", keep="first")
+    pages = (
+        pages.select(
+            pl.col("username_page"),
+            std.alias("username_std"),
+            pl.col("page_type"),
+            mx.fill_null(3).cast(pl.Int64).alias("_max_expl"),
+        )
+        .unique("username_page", keep="first")
+        .sort("username_page")
+    )
     cap = dim_caption.lazy()
     if "is_current" in dim_caption.columns:
         cap = cap.filter(pl.col("is_current").fill_null(False))
@@ -189,15 +197,37 @@ def candidate_universe(dim_caption: pl.DataFrame, dim_page: pl.DataFrame) -> pl.
             cats.list.contains("renew").alias("_renew"),
         )  # fmt: skip
         .unique("caption_id", keep="first")
+        .sort("caption_id")
     )
     paid_like = pl.col("page_type").is_in(["paid", "vip"]).fill_null(False)
+    keep = (pl.col("_expl") <= pl.col("_max_expl")) & (pl.col("_non_renew") | (pl.col("_renew") & paid_like))
+    return pages, cap, keep
+
+
+def candidate_universe(dim_caption: pl.DataFrame, dim_page: pl.DataFrame) -> pl.DataFrame:
+    """§2: every active page of ``dim_page`` (``is_active`` and, when present, ``lifecycle_state`` ≠ inactive) ×
+    every current ``dim_caption`` row with ``is_active``, ``tos_status = clean``, not media-only (empty text),
+    ``explicitness`` (null = 3) ≤ the page's ``max_explicitness`` (default 3), and a category plannable on the page
+    (``renew`` only on paid/vip). Never-sent captions included. Sorted by (``username_page``, ``caption_id``)."""
+    pages, cap, keep = _universe_parts(dim_caption, dim_page)
+    # both sides sorted, the cross join in left-right order: the result is sorted by (page, caption) without a sort
     return (
-        pages.join(cap, how="cross")
-        .filter((pl.col("_expl") <= pl.col("_max_expl")) & (pl.col("_non_renew") | (pl.col("_renew") & paid_like)))
+        pages.join(cap, how="cross", maintain_order="left_right")
+        .filter(keep)
         .drop("_expl", "_max_expl", "_non_renew", "_renew")
-        .sort(KEY_PC)
         .collect()
     )
+
+
+def _dense_rows(keys: pl.Series, table_keys: pl.Series, size: int) -> pl.Series:
+    """For each of ``keys`` (integers in [0, size), null allowed) the row of ``table_keys`` holding it, null when
+    none: a dense lookup array instead of a hash join of millions of candidate rows."""
+    import numpy as np
+
+    dense = np.full(size + 1, -1, dtype=np.int64)
+    dense[table_keys.cast(pl.Int64).to_numpy()] = np.arange(table_keys.len(), dtype=np.int64)
+    rows = pl.Series("_row", dense[keys.cast(pl.Int64).fill_null(size).to_numpy()])
+    return pl.select(pl.when(rows >= 0).then(rows).cast(pl.UInt32)).to_series()
 
 
 # --------------------------------------------------------------------------------------------------- the store
@@ -211,6 +241,7 @@ def feature_store(
     page_priors: pl.DataFrame,
     *,
     as_of: dt.date | dt.datetime,
+    caption_lift: pl.DataFrame | None = None,
     page_health_7d: pl.DataFrame | None = None,
     page_tier_assignment: pl.DataFrame | None = None,
     page_state_daily: pl.DataFrame | None = None,
@@ -232,22 +263,20 @@ def feature_store(
     computed_at: dt.datetime | None = None,
 ) -> pl.DataFrame:
     """Columns ``FEATURE_COLUMNS`` (computed_date, id columns, the 73 catalogue features, metadata), sorted by
-    (``username_page``, ``caption_id``). ``priors`` / ``page_priors``: outputs of ``priors.caption_priors`` /
+    (``username_page``, ``caption_id``). ``priors`` / ``caption_lift`` / ``page_priors``: the compact pair of
+    ``priors.caption_prior_tables`` (or the full ``priors.caption_priors`` frame with ``caption_lift=None``) and
     ``priors.page_priors`` for the same date. Semantic inputs are optional (their features take the catalogue
     fill when missing). ``computed_at`` defaults to the computation time of ``as_of``."""
     as_of_date, as_of_ts = _as_of(as_of)
     now = computed_at.astimezone(dt.UTC) if computed_at is not None else as_of_ts
-    uni = candidate_universe(dim_caption, dim_page).lazy()
+    pages_u, caps_u, keep = _universe_parts(dim_caption, dim_page)
+    pages_u, caps_u = pages_u.collect().with_row_index("_pi"), caps_u.collect().with_row_index("_ci")
 
-    base = (
-        fact.lazy()
-        .filter(
-            pl.col("caption_id").is_not_null()
-            & ~pl.col("is_media_only").fill_null(False)
-            & _in_window(as_of_date, 365)
-            & (pl.col("sending_ts_utc") <= as_of_ts)
-        )
-        .sort([*KEY_PC, *ORDER])
+    base = fact.lazy().filter(
+        pl.col("caption_id").is_not_null()
+        & ~pl.col("is_media_only").fill_null(False)
+        & _in_window(as_of_date, 365)
+        & (pl.col("sending_ts_utc") <= as_of_ts)
     )
     # ---------------------------------------------------------------- performance + statistical (eligible rows)
     ev = base.filter(pl.col("is_model_eligible").fill_null(False) & _in_window(as_of_date, 90)).with_columns(
@@ -312,7 +341,7 @@ def feature_store(
         .alias("rps_event_stddev_90d"),
     ).with_columns(
         safe_div(pl.col("rps_event_stddev_90d"), pl.col("rps_event_median_90d")).alias("rps_event_cv_90d"),
-    )  # fmt: skip
+    ).select(pl.exclude("^_.*$"))  # intermediates stay at the (page, caption) grain  # fmt: skip
 
     # ------------------------------------------------------------------ temporal profile (decayed, 90 d window)
     dec = ev.filter(_in_window(as_of_date, window_days)).with_columns(_weight(as_of_ts, half_life_days).alias("_w"))
@@ -337,14 +366,10 @@ def feature_store(
     cap_hod = best(dec, KEY_PC, "hod_local", "best_hod_local", "best_hod_rps")
     cap_dow = best(dec, KEY_PC, "dow_local", "best_dow_local", None)
     # page level: every eligible event incl. media-only (page-level statistics)
-    page_ev = (
-        fact.lazy()
-        .filter(
-            pl.col("is_model_eligible").fill_null(False)
-            & (pl.col("sending_ts_utc") <= as_of_ts)
-            & _in_window(as_of_date, 56)
-        )
-        .sort(["username_page", *ORDER])
+    page_ev = fact.lazy().filter(
+        pl.col("is_model_eligible").fill_null(False)
+        & (pl.col("sending_ts_utc") <= as_of_ts)
+        & _in_window(as_of_date, 56)
     )
     page_dec = (
         fact.lazy()
@@ -377,7 +402,7 @@ def feature_store(
         pl.col("username_page").filter(_in_window(as_of_date, 7)).n_unique().cast(pl.Int64).alias("_pages_7d"),
     )
     fam_map = (
-        uni.select("caption_id", "family_key").unique("caption_id")
+        caps_u.lazy().select("caption_id", "family_key")
         if "family_key" not in dim_caption.columns
         else dim_caption.lazy()
         .filter(pl.col("is_current").fill_null(False) if "is_current" in dim_caption.columns else pl.lit(True))
@@ -425,39 +450,90 @@ def feature_store(
     vol = page_input(page_volume_profile, {"page_fatigue_risk": pl.Float64})
 
     # ----------------------------------------------------------------------------------------------- priors
-    pri_cols = ["p_buy", "p_open", "buy_rate_decayed", "open_rate_decayed", "rps_decayed", "n_cp", "smoothing_weight",
-                "q_bar"]  # fmt: skip
-    cap_pri = priors.lazy().filter(pl.col("caption_id").is_not_null()).select(*KEY_PC, *pri_cols)
-    page_row = (
-        priors.lazy()
-        .filter(pl.col("caption_id").is_null())
-        .select("username_page", pl.col("p_buy").alias("_pg_p_buy"), pl.col("p_open").alias("_pg_p_open"))
-    )
+    # own rows: the (page, caption) rows of `priors` (every row of a full `caption_priors` frame when caption_lift
+    # is None); the other candidates take the caption's lift (caption_lift) or 1 and no own history; the prior
+    # chain itself (p, rates, smoothing weight, q̄) is `priors.prior_chain_exprs`, evaluated per candidate.
+    own = priors.lazy().filter(pl.col("caption_id").is_not_null()).select(
+        *KEY_PC, "x_cp", "n_cp", "x_open_cp", "n_open_cp", "r_cp", pl.col("lift_buy").alias("_own_lift_buy"),
+        pl.col("lift_open").alias("_own_lift_open"), pl.col("q_bar").alias("_qbar"),
+    )  # fmt: skip
+    if caption_lift is not None:
+        lift_c = caption_lift.lazy().select(
+            "caption_id", pl.col("lift_buy").alias("_c_lift_buy"), pl.col("lift_open").alias("_c_lift_open")
+        )
+    else:
+        lift_c = pl.LazyFrame(schema={"caption_id": pl.String, "_c_lift_buy": pl.Float64, "_c_lift_open": pl.Float64})
     pp = page_priors.lazy().select("username_page", "mu_P", "mu_open_P", "nu", "beta_P", "ref_price")
 
-    df = (
-        uni.join(perf, on=KEY_PC, how="left")
+    # Assembly without hash joins of the millions of candidate rows: per-page and per-caption inputs are joined to
+    # the (sorted) pages and captions before their cross join; the (page, caption) and (page, family) inputs are
+    # gathered by dense integer keys (page index × caption / family index). The result stays in universe order.
+    per_pair = (
+        use_pc.join(perf, on=KEY_PC, how="left")
         .join(cap_hod, on=KEY_PC, how="left")
         .join(cap_dow, on=KEY_PC, how="left")
-        .join(page_hod, on="username_page", how="left")
-        .join(page_dow, on="username_page", how="left")
-        .join(use_pc, on=KEY_PC, how="left")
-        .join(use_c, on="caption_id", how="left")
-        .join(fam, on=["username_page", "family_key"], how="left")
-        .join(ctx, on="username_page", how="left")
-        .join(health, on="username_page", how="left")
-        .join(tier, on="username_page", how="left")
-        .join(state, on="username_page", how="left")
-        .join(vol, on="username_page", how="left")
-        .join(cap_pri, on=KEY_PC, how="left")
-        .join(page_row, on="username_page", how="left")
-        .join(pp, on="username_page", how="left")
+        .join(own, on=KEY_PC, how="full", coalesce=True)
     )
-    # prior chain fills: a caption without a caption row takes the page row (never sent anywhere)
+    per_page = (
+        pages_u.lazy()
+        .join(page_hod, on="username_page", how="left", maintain_order="left")
+        .join(page_dow, on="username_page", how="left", maintain_order="left")
+        .join(ctx, on="username_page", how="left", maintain_order="left")
+        .join(health, on="username_page", how="left", maintain_order="left")
+        .join(tier, on="username_page", how="left", maintain_order="left")
+        .join(state, on="username_page", how="left", maintain_order="left")
+        .join(vol, on="username_page", how="left", maintain_order="left")
+        .join(pp, on="username_page", how="left", maintain_order="left")
+    )
+    families = (
+        caps_u.lazy().select("family_key").drop_nulls().unique().sort("family_key").with_row_index("_fi").collect()
+    )
+    per_caption = (
+        caps_u.lazy()
+        .join(families.lazy(), on="family_key", how="left", maintain_order="left")
+        .join(use_c.join(lift_c, on="caption_id", how="full", coalesce=True), on="caption_id", how="left",
+              maintain_order="left")
+    )  # fmt: skip
+    n_pages, n_caps, n_fams = pages_u.height, caps_u.height, families.height
+    pi, ci, fi = (pl.col(c).cast(pl.Int64) for c in ("_pi", "_ci", "_fi"))
+    uni = (
+        per_page.join(per_caption, how="cross", maintain_order="left_right")
+        .filter(keep)
+        .with_columns((pi * n_caps + ci).alias("_k"), (pi * n_fams + fi).alias("_kf"))
+        .collect()
+    )
+    pair = (
+        per_pair.join(pages_u.lazy().select("username_page", "_pi"), on="username_page", how="inner")
+        .join(caps_u.lazy().select("caption_id", "_ci"), on="caption_id", how="inner")
+        .with_columns((pi * n_caps + ci).alias("_k"))
+        .drop(*KEY_PC, "_pi", "_ci")
+        .collect()
+    )
+    fam_k = (
+        fam.join(pages_u.lazy().select("username_page", "_pi"), on="username_page", how="inner")
+        .join(families.lazy(), on="family_key", how="inner")
+        .select((pi * n_fams + fi).alias("_kf"), "family_recent_uses_28d")
+        .collect()
+    )
+    rows = _dense_rows(uni["_k"], pair["_k"], n_pages * n_caps)
+    fam_rows = _dense_rows(uni["_kf"], fam_k["_kf"], n_pages * n_fams)
+    df = pl.concat(
+        [
+            uni,
+            pair.drop("_k").select(pl.all().gather(rows)),
+            fam_k.select(pl.col("family_recent_uses_28d").gather(fam_rows)),
+        ],
+        how="horizontal",
+    ).lazy()
     df = df.with_columns(
-        pl.coalesce("p_buy", "_pg_p_buy", "mu_P", pl.lit(0.0)).alias("p_buy_smoothed"),
-        pl.coalesce("p_open", "_pg_p_open", "mu_open_P", pl.lit(0.0)).alias("p_open_smoothed"),
-        pl.col("n_cp").fill_null(0.0),
+        *[pl.col(c).fill_null(0.0) for c in ("x_cp", "n_cp", "x_open_cp", "n_open_cp", "r_cp")],
+        pl.coalesce("_own_lift_buy", "_c_lift_buy", pl.lit(1.0)).alias("lift_buy"),
+        pl.coalesce("_own_lift_open", "_c_lift_open", pl.lit(1.0)).alias("lift_open"),
+    ).with_columns(*prior_chain_exprs())
+    # a page missing from page_priors: μ_P, then 0
+    df = df.with_columns(
+        pl.coalesce("p_buy", "mu_P", pl.lit(0.0)).alias("p_buy_smoothed"),
+        pl.coalesce("p_open", "mu_open_P", pl.lit(0.0)).alias("p_open_smoothed"),
         pl.col("nu").fill_null(0.0),
         pl.col("smoothing_weight").fill_null(0.0),
         pl.coalesce("ref_price", pl.lit(10.0)).alias("_ref"),
@@ -542,10 +618,14 @@ def feature_store(
         "cooldown_active": (now_lit < pl.col("cooldown_until_ts")).fill_null(False),
         "fatigued": (pl.col("fatigue_score") > fatigue_limit).fill_null(False),
     }
-    code_exprs = [pl.when(cond).then(pl.lit(code)).otherwise(None) for code, cond in reasons.items()]
+    # the reason list from a bit mask and a lookup of its 2^k lists (a per-row list concat is ~40x slower)
+    codes = list(reasons)
+    mask = pl.sum_horizontal(*[cond.cast(pl.UInt8) * (1 << i) for i, cond in enumerate(reasons.values())])
+    masks = list(range(1 << len(codes)))
+    lists = [[c for i, c in enumerate(codes) if m >> i & 1] for m in masks]
     ratio = safe_div(pl.col("rps_smoothed_ref"), pl.col("_ref") * pl.col("mu_P")).fill_null(1.0)
     df = df.with_columns(
-        pl.concat_list(code_exprs).list.drop_nulls().alias("ineligible_reasons"),
+        mask.cast(pl.Int64).replace_strict(masks, lists, return_dtype=pl.List(pl.String)).alias("ineligible_reasons"),
         (0.4 * ratio + 0.3 * pl.col("stability_score") + 0.2 * (1.0 - pl.col("fatigue_score"))
          + 0.1 * pl.col("confidence_score")).alias("base_score"),
     ).with_columns(
@@ -565,4 +645,4 @@ def feature_store(
         pl.lit(config_version, pl.String).alias("config_version"),
         pl.lit(watermark, UTC_US).alias("data_watermark"),
     )
-    return df.select(FEATURE_COLUMNS).sort(KEY_PC).collect()
+    return df.select(FEATURE_COLUMNS).collect()  # universe order: sorted by (page, caption)

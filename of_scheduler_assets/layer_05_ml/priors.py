@@ -19,14 +19,25 @@ Output shapes
 caption-level strength ``nu_sends × m_P``), ``beta_P`` (price elasticity), ``ref_price`` (page ``p50`` → agency
 median PPV price → 10) and the global rates.
 
-``caption_priors``: for every page of ``page_priors`` one row per caption with caption-level history on ANY page in
-the window (``prior_level`` = ``caption_page`` when it has events on this page, else ``caption_other_pages``), plus
-one row per page with ``caption_id = null`` (``prior_level = page``) that holds the prior of a caption never sent
-anywhere: ``p_buy = mu_P``, ``p_open = mu_open_P``, lift 1. A caption absent from the table therefore takes that
-row; a caption sent only on other pages has its own row with ``p = mu_P × L_C`` (the prior mean is capped at 1).
+``caption_priors`` (stored, compact; ``caption_prior_tables``): one row per page with ``caption_id = null``
+(``prior_level = page``), the prior of a caption never sent anywhere (``p_buy = mu_P``, ``p_open = mu_open_P``,
+lift 1), plus one row per (page, caption) with caption-level events ON that page (``prior_level = caption_page``;
+its lift is over the other pages: caption total − own). Nothing is materialised for page × caption pairs without
+own events.
 
-Determinism: every float sum is taken over rows in a fixed order (send time, ``message_send_key``) inside its group,
-so shuffled inputs give bit-identical outputs.
+``caption_lift`` (stored, one row per caption with caption-level events on any page): the totals over every page
+``x_C`` / ``e_C`` (decayed purchases and their expectation Σ n_cp × μ_p) and ``x_open_C`` / ``e_open_C``, the page
+counts ``pages_cp`` / ``pages_buy`` / ``pages_open``, and ``lift_buy`` / ``lift_open``: the lift L_C of a page on
+which the caption was never sent (its "other pages" are all pages). A caption sent only on other pages therefore
+gets ``p = mu_P × L_C`` (the prior mean capped at 1) at use: ``expand_caption_priors`` builds those
+``caption_other_pages`` rows (for given (page, caption) keys or the full grid), and ``caption_priors(...)`` returns
+the full page × caption frame of the same columns (fine at small scale: simulation, backtest, tests). The formulas
+live once, in ``prior_chain_exprs``; the feature store evaluates them per candidate from the compact pair.
+
+Determinism: every float sum over events (``dsum``) is a fixed-point sum (terms rounded to multiples of 2^-64,
+added as Int128), exact and associative, so reruns, shuffled inputs, other chunkings and thread counts give
+bit-identical outputs; "other pages" sums are caption totals minus the page's own in the same fixed point (exact,
+no cancellation).
 """
 
 from __future__ import annotations
@@ -44,23 +55,34 @@ from of_scheduler_assets.layer_04_semantic.transforms import (
     safe_div,
 )
 
-__all__ = ["CAPTION_PRIOR_COLUMNS", "PAGE_PRIOR_COLUMNS", "caption_priors", "dsum", "eb_smooth", "page_priors",
-           "price_adjusted", "prior_events"]  # fmt: skip
+__all__ = ["CAPTION_LIFT_COLUMNS", "CAPTION_PRIOR_COLUMNS", "PAGE_PRIOR_COLUMNS", "caption_prior_tables",
+           "caption_priors", "dsum", "eb_smooth", "expand_caption_priors", "page_priors", "price_adjusted",
+           "prior_chain_exprs", "prior_events"]  # fmt: skip
 
 KEY_PC = ["username_page", "caption_id"]
-ORDER = ["sending_ts_utc", "message_send_key"]
 DEFAULT_PPV_PRICE = 10.0
 
 
+FIXED_SCALE = 2.0**64  # fixed-point unit of the reproducible sums: 2^-64
+
+
+def _fixed(expr: pl.Expr) -> pl.Expr:
+    """expr (null = 0) in fixed point: round(x × 2^64) as Int128 (exact for |x| < 2^63; larger values raise)."""
+    return (expr.fill_null(0.0).cast(pl.Float64) * FIXED_SCALE).round().cast(pl.Int128)
+
+
+def _unfixed(expr: pl.Expr) -> pl.Expr:
+    """A fixed-point (Int128) value back as Float64 (rounded once, to nearest)."""
+    return expr.cast(pl.Float64) * (1.0 / FIXED_SCALE)
+
+
 def dsum(expr: pl.Expr) -> pl.Expr:
-    """Σ expr with the terms in a fixed order (bit-reproducible across runs and input row orders). A cumulative sum
-    is used because the query optimiser may drop a sort in front of a plain (order-insensitive) ``sum``."""
-    return expr.fill_null(0.0).sort_by(ORDER).cum_sum().last().fill_null(0.0)
-
-
-def _osum(expr: pl.Expr, by: str) -> pl.Expr:
-    """Σ expr in the order of ``by`` (unique within the group)."""
-    return expr.fill_null(0.0).sort_by(by).cum_sum().last().fill_null(0.0)
+    """Σ expr (nulls = 0), bit-reproducible across runs, engines, thread counts and input row orders: every term is
+    rounded to a multiple of 2^-64 and the terms are added as Int128 integers, which is exact and associative, so
+    the order of the additions cannot matter. The result is the exact sum of the rounded terms, rounded once to
+    Float64 (as accurate as or more accurate than any ordered float sum). Valid while the terms and the sum stay
+    below 2^63 in absolute value (an overflowing term raises)."""
+    return _unfixed(_fixed(expr).sum())
 
 
 def eb_smooth(x: pl.Expr, n: pl.Expr, mu: pl.Expr, nu: pl.Expr) -> pl.Expr:
@@ -118,9 +140,9 @@ def _elasticity(points: pl.DataFrame, pages: pl.DataFrame) -> pl.DataFrame:
         .group_by("username_page", maintain_order=True)
         .agg(
             pl.len().alias("_k"),
-            _osum((pl.col("_wt") * pl.col("_x")), "_x").alias("_sx"),
-            _osum((pl.col("_wt") * pl.col("_y")), "_x").alias("_sy"),
-            _osum(pl.col("_wt"), "_x").alias("_sw"),
+            dsum(pl.col("_wt") * pl.col("_x")).alias("_sx"),
+            dsum(pl.col("_wt") * pl.col("_y")).alias("_sy"),
+            dsum(pl.col("_wt")).alias("_sw"),
             pl.col("_x", "_y", "_wt").sort_by("_x"),
         )
         .with_columns((pl.col("_sx") / pl.col("_sw")).alias("_mx"), (pl.col("_sy") / pl.col("_sw")).alias("_my"))
@@ -128,10 +150,8 @@ def _elasticity(points: pl.DataFrame, pages: pl.DataFrame) -> pl.DataFrame:
         .group_by("username_page", maintain_order=True)
         .agg(
             pl.col("_k").first(),
-            _osum((pl.col("_wt") * (pl.col("_x") - pl.col("_mx")) * (pl.col("_y") - pl.col("_my"))), "_x").alias(
-                "_sxy"
-            ),
-            _osum((pl.col("_wt") * (pl.col("_x") - pl.col("_mx")) ** 2), "_x").alias("_sxx"),
+            dsum(pl.col("_wt") * (pl.col("_x") - pl.col("_mx")) * (pl.col("_y") - pl.col("_my"))).alias("_sxy"),
+            dsum(pl.col("_wt") * (pl.col("_x") - pl.col("_mx")) ** 2).alias("_sxx"),
         )
         .with_columns(
             pl.when((pl.col("_k") >= 3) & (pl.col("_sxx") > 1e-12))
@@ -241,6 +261,194 @@ def _lift(x_other: pl.Expr, e_other: pl.Expr, has_other: pl.Expr, lam: float) ->
     return pl.when(has_other & ((e_other + lam) > 0)).then(raw).otherwise(1.0)
 
 
+# Columns that `_finish` turns into a CAPTION_PRIOR_COLUMNS row (one implementation of the §3 formulas for the stored
+# rows, the page rows and the caption_other_pages rows expanded at use).
+_ROW_INPUTS = ["username_page", "caption_id", "prior_level", "send_events_cp", "x_cp", "n_cp", "x_open_cp",
+               "n_open_cp", "r_cp", "lift_buy", "lift_open", "_qbar", "m_P", "nu", "mu_P", "mu_open_P", "beta_P",
+               "ref_price", "computed_date"]  # fmt: skip
+_PAGE_COLS = ["username_page", "m_P", "nu", "mu_P", "mu_open_P", "beta_P", "ref_price"]
+
+
+def prior_chain_exprs() -> list[pl.Expr]:
+    """The prior means, smoothed probabilities, raw decayed rates, smoothing weight and q̄ of §3 from the columns
+    ``x_cp``, ``n_cp``, ``x_open_cp``, ``n_open_cp``, ``r_cp`` (0 without own events), ``lift_buy``, ``lift_open``,
+    ``mu_P``, ``mu_open_P``, ``nu``, ``_qbar`` (null without own PPV events) and ``ref_price``: the one
+    implementation used for the stored rows, the expanded rows and the feature store's candidates."""
+    prior_buy = pl.min_horizontal(pl.col("mu_P") * pl.col("lift_buy"), pl.lit(1.0))
+    prior_open = pl.min_horizontal(pl.col("mu_open_P") * pl.col("lift_open"), pl.lit(1.0))
+    return [
+        prior_buy.alias("prior_buy"),
+        prior_open.alias("prior_open"),
+        eb_smooth(pl.col("x_cp"), pl.col("n_cp"), prior_buy, pl.col("nu")).alias("p_buy"),
+        eb_smooth(pl.col("x_open_cp"), pl.col("n_open_cp"), prior_open, pl.col("nu")).alias("p_open"),
+        safe_div(pl.col("x_cp"), pl.col("n_cp")).alias("buy_rate_decayed"),
+        safe_div(pl.col("x_open_cp"), pl.col("n_open_cp")).alias("open_rate_decayed"),
+        safe_div(pl.col("r_cp"), pl.col("n_open_cp")).alias("rps_decayed"),
+        safe_div(pl.col("n_cp"), pl.col("n_cp") + pl.col("nu")).fill_null(0.0).alias("smoothing_weight"),
+        pl.coalesce(pl.col("_qbar"), pl.col("ref_price")).alias("q_bar"),
+    ]
+
+
+def _finish(rows: pl.LazyFrame) -> pl.LazyFrame:
+    return rows.with_columns(*prior_chain_exprs()).select(CAPTION_PRIOR_COLUMNS)
+
+
+def caption_prior_tables(
+    fact: pl.DataFrame | pl.LazyFrame,
+    dim_page: pl.DataFrame,
+    as_of: dt.date | dt.datetime,
+    *,
+    half_life_days: float = 14.0,
+    window_days: int = 90,
+    nu_sends: float = 2.0,
+    nu_page_sends: float = 2.0,
+    lift_prior_events: float = 2.0,
+    pages: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The stored, compact prior chain: ``(caption_priors, caption_lift)`` (shapes in the module docstring).
+
+    ``caption_priors`` (columns ``CAPTION_PRIOR_COLUMNS``): one ``page`` row per page (``caption_id`` null) and one
+    ``caption_page`` row per (page, caption) with caption-level events on that page; ``caption_lift`` (columns
+    ``CAPTION_LIFT_COLUMNS``): one row per caption with caption-level events on any page, whose ``lift_buy`` /
+    ``lift_open`` are the lifts of a page WITHOUT own events of the caption (its "other pages" are all pages).
+    ``expand_caption_priors`` turns the pair into the full page × caption frame of ``caption_priors``.
+
+    Per caption-page: ``x_cp``/``n_cp`` (decayed purchases / PPV recipients), ``x_open_cp``/``n_open_cp`` (decayed
+    views / recipients), ``r_cp`` (decayed gross revenue), the raw decayed rates ``buy_rate_decayed`` = x/n,
+    ``open_rate_decayed``, ``rps_decayed`` = Σ(rev × w) / Σ(sent × w) over all events (null when n = 0), the lifts
+    ``lift_buy`` / ``lift_open`` (L_C of §3 over the other pages; 1 when never sent elsewhere), ``p_buy`` /
+    ``p_open`` (never null), ``smoothing_weight`` = n_cp / (n_cp + ν) (0 when both are 0), ``q_bar`` (recipient-
+    weighted mean historical PPV price on the page, the page ``ref_price`` when never sent there as PPV), ``beta_P``,
+    and ``send_events_cp``.
+    """
+    as_of_date, _ = _as_of(as_of)
+    ev = prior_events(fact, as_of, half_life_days=half_life_days, window_days=window_days)
+    if pages is None:
+        pages = page_priors(
+            fact, dim_page, as_of, half_life_days=half_life_days, window_days=window_days, nu_sends=nu_sends,
+            nu_page_sends=nu_page_sends, _events=ev,
+        )  # fmt: skip
+    pg = pages.lazy().select(_PAGE_COLS)
+    sums = {"x_cp": "_wx_buy", "n_cp": "_wn_buy", "x_open_cp": "_wx_open", "n_open_cp": "_wn_open", "r_cp": "_wrev"}
+    cp = (
+        ev.filter(pl.col("_caption_ok"))
+        .group_by(KEY_PC)
+        .agg(
+            pl.len().cast(pl.Int64).alias("send_events_cp"),
+            *[_fixed(pl.col(src)).sum().alias(f"_i_{out}") for out, src in sums.items()],
+            # recipient-weighted mean price: exact integer sums (cents × recipients)
+            (pl.col("price_cents") * pl.col("sent")).filter(pl.col("_is_ppv")).sum().alias("_price_x_sent"),
+            pl.col("sent").filter(pl.col("_is_ppv")).sum().alias("_ppv_sent"),
+        )
+        .with_columns(*[_unfixed(pl.col(f"_i_{out}")).alias(out) for out in sums])
+        .join(pg, on="username_page", how="inner")
+        .with_columns(
+            # expected purchases / views at the page rate, in fixed point (exact cross-page sums and differences)
+            _fixed(pl.col("n_cp") * pl.col("mu_P")).alias("_i_e_buy"),
+            _fixed(pl.col("n_open_cp") * pl.col("mu_open_P")).alias("_i_e_open"),
+            (pl.col("n_cp") > 0).cast(pl.Int64).alias("_has_buy"),
+            (pl.col("n_open_cp") > 0).cast(pl.Int64).alias("_has_open"),
+        )
+        .collect()
+    )
+    tot = (
+        cp.lazy()
+        .group_by("caption_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("pages_cp"),
+            pl.col("_has_buy").sum().alias("pages_buy"),
+            pl.col("_has_open").sum().alias("pages_open"),
+            *[pl.col(f"_i_{c}").sum().alias(f"_t_{c}") for c in ("x_cp", "e_buy", "x_open_cp", "e_open")],
+        )
+        .collect()
+    )
+    lam = float(lift_prior_events)
+    # other pages of a page with own events = caption total − own, exact in fixed point
+    own = (
+        cp.lazy()
+        .join(tot.lazy(), on="caption_id", how="inner")
+        .with_columns(
+            pl.lit("caption_page").alias("prior_level"),
+            _lift(
+                _unfixed(pl.col("_t_x_cp") - pl.col("_i_x_cp")),
+                _unfixed(pl.col("_t_e_buy") - pl.col("_i_e_buy")),
+                (pl.col("pages_buy") - pl.col("_has_buy")) > 0,
+                lam,
+            ).alias("lift_buy"),
+            _lift(
+                _unfixed(pl.col("_t_x_open_cp") - pl.col("_i_x_open_cp")),
+                _unfixed(pl.col("_t_e_open") - pl.col("_i_e_open")),
+                (pl.col("pages_open") - pl.col("_has_open")) > 0,
+                lam,
+            ).alias("lift_open"),
+            safe_div(pl.col("_price_x_sent"), pl.col("_ppv_sent") * 100).alias("_qbar"),
+            pl.lit(as_of_date).alias("computed_date"),
+        )
+        .select(_ROW_INPUTS)
+    )
+    page_rows = pg.with_columns(
+        pl.lit(None, pl.String).alias("caption_id"),
+        pl.lit("page").alias("prior_level"),
+        pl.lit(0, pl.Int64).alias("send_events_cp"),
+        *[pl.lit(0.0).alias(c) for c in ("x_cp", "n_cp", "x_open_cp", "n_open_cp", "r_cp")],
+        pl.lit(1.0).alias("lift_buy"),
+        pl.lit(1.0).alias("lift_open"),
+        pl.lit(None, pl.Float64).alias("_qbar"),
+        pl.lit(as_of_date).alias("computed_date"),
+    ).select(_ROW_INPUTS)
+    compact = _finish(pl.concat([own, page_rows], how="vertical")).sort(KEY_PC, nulls_last=True).collect()
+    lift = (
+        tot.lazy()
+        .with_columns(
+            *[
+                _unfixed(pl.col(f"_t_{c}")).alias(o)
+                for c, o in (("x_cp", "x_C"), ("e_buy", "e_C"), ("x_open_cp", "x_open_C"), ("e_open", "e_open_C"))
+            ],
+        )  # fmt: skip
+        .with_columns(
+            _lift(pl.col("x_C"), pl.col("e_C"), pl.col("pages_buy") > 0, lam).alias("lift_buy"),
+            _lift(pl.col("x_open_C"), pl.col("e_open_C"), pl.col("pages_open") > 0, lam).alias("lift_open"),
+            pl.lit(as_of_date).alias("computed_date"),
+        )
+        .select(CAPTION_LIFT_COLUMNS)
+        .sort("caption_id")
+        .collect()
+    )
+    return compact, lift
+
+
+def expand_caption_priors(
+    compact: pl.DataFrame | pl.LazyFrame, lift: pl.DataFrame | pl.LazyFrame, keys: pl.LazyFrame | None = None
+) -> pl.LazyFrame:
+    """The full prior frame from the stored pair (``caption_prior_tables``), lazily: the stored rows plus one
+    ``caption_other_pages`` row per (page, caption) without own events whose caption is in ``caption_lift`` (prior
+    ``mu_P × L_C``, no own history). ``keys`` (``username_page``, ``caption_id``): expand only these pairs and keep
+    only their rows (the page rows are then left out); every page of the page rows × every lift caption otherwise.
+    The page columns (``m_P``, ``nu``, ``mu_P``, …) come from the page rows, so the pair is self-contained."""
+    compact, lift = compact.lazy(), lift.lazy()
+    page_rows = compact.filter(pl.col("caption_id").is_null())
+    own = compact.filter(pl.col("caption_id").is_not_null())
+    if keys is None:
+        grid = page_rows.select("username_page").join(lift.select("caption_id"), how="cross")
+    else:
+        grid = keys.select(KEY_PC).filter(pl.col("caption_id").is_not_null())
+        own = own.join(grid, on=KEY_PC, how="semi")
+    other = (
+        grid.join(own.select(KEY_PC), on=KEY_PC, how="anti")
+        .join(lift.select("caption_id", "lift_buy", "lift_open"), on="caption_id", how="inner")
+        .join(page_rows.select(*_PAGE_COLS, "computed_date"), on="username_page", how="inner")
+        .with_columns(
+            pl.lit("caption_other_pages").alias("prior_level"),
+            pl.lit(0, pl.Int64).alias("send_events_cp"),
+            *[pl.lit(0.0).alias(c) for c in ("x_cp", "n_cp", "x_open_cp", "n_open_cp", "r_cp")],
+            pl.lit(None, pl.Float64).alias("_qbar"),
+        )
+        .select(_ROW_INPUTS)
+    )
+    parts = [own, _finish(other)] if keys is not None else [own, _finish(other), page_rows]
+    return pl.concat([p.select(CAPTION_PRIOR_COLUMNS) for p in parts], how="vertical")
+
+
 def caption_priors(
     fact: pl.DataFrame | pl.LazyFrame,
     dim_page: pl.DataFrame,
@@ -253,123 +461,17 @@ def caption_priors(
     lift_prior_events: float = 2.0,
     pages: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Prior chain per (page, caption) (columns ``CAPTION_PRIOR_COLUMNS``; shape in the module docstring).
+    """The full prior chain per (page, caption) (columns ``CAPTION_PRIOR_COLUMNS``): every page × every caption with
+    caption-level history on any page, plus the page rows; ``expand_caption_priors(*caption_prior_tables(...))``.
+    Fine at small scale (simulation, backtest, tests); the assets store the compact pair instead.
 
-    ``pages``: a precomputed ``page_priors`` frame (computed here when omitted).
-
-    Per caption-page: ``x_cp``/``n_cp`` (decayed purchases / PPV recipients), ``x_open_cp``/``n_open_cp`` (decayed
-    views / recipients), ``r_cp`` (decayed gross revenue), the raw decayed rates ``buy_rate_decayed`` = x/n,
-    ``open_rate_decayed``, ``rps_decayed`` = Σ(rev × w) / Σ(sent × w) over all events (null when n = 0), the lifts
-    ``lift_buy`` / ``lift_open`` (L_C of §3; 1 when never sent elsewhere), ``p_buy`` / ``p_open`` (never null),
-    ``smoothing_weight`` = n_cp / (n_cp + ν) (0 when both are 0), ``q_bar`` (recipient-weighted mean historical PPV
-    price on the page, the page ``ref_price`` when never sent there as PPV), ``beta_P``, and ``send_events_cp``.
-    """
-    as_of_date, _ = _as_of(as_of)
-    ev = prior_events(fact, as_of, half_life_days=half_life_days, window_days=window_days)
-    if pages is None:
-        pages = page_priors(
-            fact, dim_page, as_of, half_life_days=half_life_days, window_days=window_days, nu_sends=nu_sends,
-            nu_page_sends=nu_page_sends, _events=ev,
-        )  # fmt: skip
-    pg = pages.lazy().select("username_page", "m_P", "nu", "mu_P", "mu_open_P", "beta_P", "ref_price")
-    cev = ev.filter(pl.col("_caption_ok"))
-    cp = (
-        cev.group_by(KEY_PC)
-        .agg(
-            pl.len().cast(pl.Int64).alias("send_events_cp"),
-            dsum(pl.col("_wx_buy")).alias("x_cp"),
-            dsum(pl.col("_wn_buy")).alias("n_cp"),
-            dsum(pl.col("_wx_open")).alias("x_open_cp"),
-            dsum(pl.col("_wn_open")).alias("n_open_cp"),
-            dsum(pl.col("_wrev")).alias("r_cp"),
-            # recipient-weighted mean price: exact integer sums (cents × recipients)
-            (pl.col("price_cents") * pl.col("sent")).filter(pl.col("_is_ppv")).sum().alias("_price_x_sent"),
-            pl.col("sent").filter(pl.col("_is_ppv")).sum().alias("_ppv_sent"),
-        )
-        .join(pg.select("username_page", "mu_P", "mu_open_P"), on="username_page", how="left")
-        .with_columns(
-            (pl.col("n_cp") * pl.col("mu_P")).alias("_e_buy"),
-            (pl.col("n_open_cp") * pl.col("mu_open_P")).alias("_e_open"),
-        )
-        .collect()
-    )
-    # Cross-page sums excluding the page itself: self-join on caption_id (no subtraction, so no cancellation error).
-    right = cp.lazy().select(
-        pl.col("username_page").alias("_p"), "caption_id", "x_cp", "x_open_cp", "_e_buy", "_e_open", "n_cp",
-        "n_open_cp",
+    ``pages``: a precomputed ``page_priors`` frame (computed here when omitted). Columns: see
+    ``caption_prior_tables``."""
+    compact, lift = caption_prior_tables(
+        fact, dim_page, as_of, half_life_days=half_life_days, window_days=window_days, nu_sends=nu_sends,
+        nu_page_sends=nu_page_sends, lift_prior_events=lift_prior_events, pages=pages,
     )  # fmt: skip
-    all_pages = pages.lazy().select("username_page")
-    captions = cp.lazy().select("caption_id").unique()
-    grid = all_pages.join(captions, how="cross")
-    other = (
-        grid.join(right, on="caption_id", how="inner")
-        .filter(pl.col("_p") != pl.col("username_page"))
-        .sort([*KEY_PC, "_p"])
-        .group_by(KEY_PC, maintain_order=True)
-        .agg(
-            _osum(pl.col("x_cp"), "_p").alias("x_other"),
-            _osum(pl.col("_e_buy"), "_p").alias("e_other"),
-            _osum(pl.col("x_open_cp"), "_p").alias("x_open_other"),
-            _osum(pl.col("_e_open"), "_p").alias("e_open_other"),
-            (pl.col("n_cp") > 0).any().alias("_has_buy"),
-            (pl.col("n_open_cp") > 0).any().alias("_has_open"),
-        )
-    )
-    lam = float(lift_prior_events)
-    cap_rows = (
-        grid.join(cp.lazy().drop("mu_P", "mu_open_P", "_e_buy", "_e_open"), on=KEY_PC, how="left")
-        .join(other, on=KEY_PC, how="left")
-        .join(pg, on="username_page", how="left")
-        .with_columns(
-            pl.when(pl.col("send_events_cp").is_not_null())
-            .then(pl.lit("caption_page"))
-            .otherwise(pl.lit("caption_other_pages"))
-            .alias("prior_level"),
-            pl.col("send_events_cp").fill_null(0),
-            *[pl.col(c).fill_null(0.0) for c in ("x_cp", "n_cp", "x_open_cp", "n_open_cp", "r_cp")],
-            _lift(
-                pl.col("x_other").fill_null(0.0),
-                pl.col("e_other").fill_null(0.0),
-                pl.col("_has_buy").fill_null(False),
-                lam,
-            ).alias("lift_buy"),
-            _lift(
-                pl.col("x_open_other").fill_null(0.0),
-                pl.col("e_open_other").fill_null(0.0),
-                pl.col("_has_open").fill_null(False),
-                lam,
-            ).alias("lift_open"),
-            safe_div(pl.col("_price_x_sent"), pl.col("_ppv_sent") * 100).alias("_qbar"),
-        )  # fmt: skip
-    )
-    page_rows = pg.with_columns(
-        pl.lit(None, pl.String).alias("caption_id"),
-        pl.lit("page").alias("prior_level"),
-        pl.lit(0, pl.Int64).alias("send_events_cp"),
-        *[pl.lit(0.0).alias(c) for c in ("x_cp", "n_cp", "x_open_cp", "n_open_cp", "r_cp")],
-        pl.lit(1.0).alias("lift_buy"),
-        pl.lit(1.0).alias("lift_open"),
-        pl.lit(None, pl.Float64).alias("_qbar"),
-    )
-    shared = ["username_page", "caption_id", "prior_level", "send_events_cp", "x_cp", "n_cp", "x_open_cp",
-              "n_open_cp", "r_cp", "lift_buy", "lift_open", "_qbar", "m_P", "nu", "mu_P", "mu_open_P", "beta_P",
-              "ref_price"]  # fmt: skip
-    df = pl.concat([cap_rows.select(shared), page_rows.select(shared)], how="vertical")
-    prior_buy = pl.min_horizontal(pl.col("mu_P") * pl.col("lift_buy"), pl.lit(1.0))
-    prior_open = pl.min_horizontal(pl.col("mu_open_P") * pl.col("lift_open"), pl.lit(1.0))
-    df = df.with_columns(
-        prior_buy.alias("prior_buy"),
-        prior_open.alias("prior_open"),
-        eb_smooth(pl.col("x_cp"), pl.col("n_cp"), prior_buy, pl.col("nu")).alias("p_buy"),
-        eb_smooth(pl.col("x_open_cp"), pl.col("n_open_cp"), prior_open, pl.col("nu")).alias("p_open"),
-        safe_div(pl.col("x_cp"), pl.col("n_cp")).alias("buy_rate_decayed"),
-        safe_div(pl.col("x_open_cp"), pl.col("n_open_cp")).alias("open_rate_decayed"),
-        safe_div(pl.col("r_cp"), pl.col("n_open_cp")).alias("rps_decayed"),
-        safe_div(pl.col("n_cp"), pl.col("n_cp") + pl.col("nu")).fill_null(0.0).alias("smoothing_weight"),
-        pl.coalesce(pl.col("_qbar"), pl.col("ref_price")).alias("q_bar"),
-        pl.lit(as_of_date).alias("computed_date"),
-    )
-    return df.select(CAPTION_PRIOR_COLUMNS).sort(KEY_PC, nulls_last=True).collect()
+    return expand_caption_priors(compact, lift).sort(KEY_PC, nulls_last=True).collect()
 
 
 CAPTION_PRIOR_COLUMNS = [
@@ -378,6 +480,8 @@ CAPTION_PRIOR_COLUMNS = [
     "lift_buy", "lift_open", "prior_buy", "prior_open", "p_buy", "p_open", "smoothing_weight", "q_bar", "beta_P",
     "ref_price",
 ]  # fmt: skip
+CAPTION_LIFT_COLUMNS = ["computed_date", "caption_id", "pages_cp", "pages_buy", "pages_open", "x_C", "e_C",
+                        "x_open_C", "e_open_C", "lift_buy", "lift_open"]  # fmt: skip
 
 
 def price_adjusted(p: pl.Expr, q: pl.Expr, q_bar: pl.Expr, beta: pl.Expr) -> pl.Expr:

@@ -34,7 +34,8 @@ Decisions (documented choices beyond the spec text)
 * Diversity violation = an extra page on which a caption is primary on the same day (a caption primary on k > 1 pages
   in a day counts k − 1). Only ``ranker``/``greedy`` avoid it by construction; ``human_like`` follows only the team's
   28-day page rule and ``oracle`` ignores it (it is an upper bound).
-* Policies: ``random``, ``human_like``, ``oracle``, ``greedy`` / ``ranker`` (`ranker_policy`: prior chain +
+* Policies: ``random``, ``human_like``, ``oracle``, ``informed`` (the oracle under the ranker's diversity rule; only
+  with ``--informed``), ``greedy`` / ``ranker`` (`ranker_policy`: prior chain +
   ``ucb_bonus`` + ``novelty_bonus`` kernels + hash-seeded ε) and ``production`` (`production_ranker_policy`, an
   adapter driving ``layer_06_rankings.ranker.rank_next24``; not in the default set).
 * Randomness of decisions: `identity.hash_uniform` only (keys include the seed); the environment's draws use
@@ -61,7 +62,7 @@ from of_scheduler_assets.sample import truth as truth_mod
 __all__ = [
     "FACT_COLUMNS", "DayContext", "Environment", "Policy", "RankerParams", "World", "day_slots", "default_policies",
     "greedy_policy", "score_candidates",
-    "human_like_policy", "load_world", "main", "oracle_policy", "production_ranker_policy", "random_policy",
+    "human_like_policy", "informed_policy", "load_world", "main", "oracle_policy", "production_ranker_policy", "random_policy",
     "ranker_policy", "run_simulation", "summarize", "write_report",
 ]  # fmt: skip
 
@@ -299,21 +300,26 @@ def _n_recent(times: list, ts: dt.datetime) -> int:
     return sum(1 for t in times if lo < t < ts)
 
 
-def oracle_policy(name: str = "oracle") -> Policy:
+def oracle_policy(name: str = "oracle", *, one_page_per_day: bool = False) -> Policy:
     """Knows the truth: per slot, the eligible caption with the highest true expected revenue per recipient at the
-    slot's price, dow and hod, with reuse fatigue; not reusing a caption on a page the same day."""
+    slot's price, dow and hod, with reuse fatigue; not reusing a caption on a page the same day.
+
+    ``one_page_per_day`` (the ``informed`` policy): also the ranker's diversity rule (a caption is primary on one page
+    a day), so ``informed`` / ``greedy`` is the value of perfect information under the ranker's own constraints: the
+    headroom that exploration can at most win back."""
 
     def policy(ctx: DayContext) -> dict[str, str]:
         w = ctx.world
         recent = _recent_counts(ctx.history, ctx.now + dt.timedelta(days=2))
         out: dict[str, str] = {}
         used: dict[str, set[str]] = {}
+        everywhere: set[str] = set()
         for s in ctx.slots.iter_rows(named=True):
             page = s["username_page"]
             cands = ctx.candidates[page]
             if not len(cands):
                 continue
-            taken = used.setdefault(page, set())
+            taken = everywhere if one_page_per_day else used.setdefault(page, set())
             rec = np.array([_n_recent(recent.get((page, c), []), s["slot_ts_utc"]) for c in cands])
             v = s["price_usd"] * w.p_buy(page, cands, s["price_usd"], s["dow"], s["hod"], rec)
             order = np.lexsort((cands, -v))  # value desc, caption_id asc
@@ -553,9 +559,15 @@ def production_ranker_policy(config_name: str = "active") -> Policy:
     return policy
 
 
-def default_policies(params: RankerParams | None = None) -> dict[str, Policy]:
+def informed_policy(name: str = "informed") -> Policy:
+    """The oracle under the ranker's diversity rule (see `oracle_policy`)."""
+    return oracle_policy(name, one_page_per_day=True)
+
+
+def default_policies(params: RankerParams | None = None, *, informed: bool = False) -> dict[str, Policy]:
     params = params or RankerParams.from_config("active")
     return {
+        **({"informed": informed_policy()} if informed else {}),
         "oracle": oracle_policy(),
         "random": random_policy(),
         "human_like": human_like_policy(),
@@ -824,13 +836,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ucb-c", type=float, default=None)
     ap.add_argument("--novelty-weight", type=float, default=None)
     ap.add_argument("--boost", type=float, default=None)
+    ap.add_argument("--half-life", type=float, default=None, help="stats_half_life_days of ranker AND greedy")
+    ap.add_argument("--window", type=int, default=None, help="stats_window_days of ranker AND greedy")
+    ap.add_argument("--informed", action="store_true",
+                    help="add the `informed` policy (true lifts, the ranker's constraints): the value of information")
     ap.add_argument("--out", default=None, help="report directory (metrics.parquet, summary.md, simulation.png)")
     a = ap.parse_args(argv)
     over = {k: v for k, v in {"epsilon": a.epsilon, "ucb_c": a.ucb_c, "novelty_weight": a.novelty_weight,
-                               "new_caption_boost": a.boost}.items() if v is not None}  # fmt: skip
+                               "new_caption_boost": a.boost, "stats_half_life_days": a.half_life,
+                               "stats_window_days": a.window}.items() if v is not None}  # fmt: skip
     params = RankerParams.from_config(a.config, **over)
-    frame = run_simulation(a.world, days=a.days, seeds=range(1, a.seeds + 1), policies=default_policies(params))
-    summ = summarize(frame)
+    frame = run_simulation(a.world, days=a.days, seeds=range(1, a.seeds + 1),
+                           policies=default_policies(params, informed=a.informed))
+    summ = summarize(frame, baselines=("human_like", "greedy", "random", *(("informed",) if a.informed else ())))
     print(f"ranker params: {params}")
     print(summ["markdown"])
     if a.out:

@@ -21,8 +21,12 @@ among the page's slots of that local date; cross-page when the candidate is the 
 a slot within ± `cross_page_block_hours`; both `mult × max(tm × exploit, 0.0005)`; ban mode removes cross-page
 conflicts instead.
 
-Global pass (§7.3), one thread, slots in (slot_ts_utc, username_page, slot_type) order: constraints "not already
-primary on this page's local date" and "agency-wide primaries + sends in the 24 h up to the slot < max_daily_uses"
+Global pass (§7.3) = kernel 5.10 `kernels.assign.assign_primaries` over the pages' flattened arrays (Python keeps
+the string work: seed keys, hashes, caption ids → integers, and builds the rows from the kernel's picks), one thread,
+slots in (slot_ts_utc, username_page, slot_type) order: constraints "not already
+primary on this page in this run" (the page's `min_reuse_days` spans the horizon, so a caption primary at 23:00 local
+is not primary again at 01:00 the next local date; with a reuse rule shorter than the horizon: not already primary on
+this page's local date) and "agency-wide primaries + sends in the 24 h up to the slot < max_daily_uses"
 (`recent_primaries` + the primaries of this run); all M blocked → the slot is re-scored by the kernel with the
 blocked captions masked; ε-exploration with `hash_uniform(seed_key + "|eps")` / `"|pick"` over the
 `explore_pool_size` best allowed candidates sorted by caption_id; ranks 2…top_k by final desc, caption_id asc;
@@ -45,7 +49,10 @@ Decisions (not fixed by the spec):
   (`page_priors.ref_price`) or `default_ppv_price` → `default`. Non-ppv slots: price 0, source and Wilson null.
 * n_CP / n_open / q̄ come from `caption_priors` when given; otherwise n is recovered from `smoothing_weight`
   (n = ν w / (1 − w)) for both chains and q̄ is the page reference price.
-* `cooldown_overrides` (`blocked_by_override`) are not an input yet (TODO).
+* `cooldown_overrides` (`blocked_by_override`, §5.7): the overrides in effect at `now` (effective_from ≤ now <
+  effective_to) block the caption on their page while `now − last_used_ts_page < min_cooldown_hours` (the largest
+  when several apply; never used on the page = not blocked). Like the other caption rules it is not relaxed by the
+  fallback.
 """
 
 from __future__ import annotations
@@ -61,13 +68,8 @@ import numpy as np
 import polars as pl
 
 from of_scheduler_assets.identity import hash_uniform
-from of_scheduler_assets.kernels.codes import (
-    ALREADY_PRIMARY_TODAY,
-    CATEGORY_BITS,
-    FALLBACK_RELAXABLE_MASK,
-    MAX_DAILY_USES_REACHED,
-    UNKNOWN_EXPLICITNESS,
-)
+from of_scheduler_assets.kernels.codes import CATEGORY_BITS, UNKNOWN_EXPLICITNESS
+from of_scheduler_assets.ops_config.overrides import cooldown_overrides_in_effect
 from of_scheduler_assets.resources.ranker_config import LoadedRankerConfig, NamedRankerConfig
 
 __all__ = ["RANK_SCHEMA", "rank_next24", "recommendation_tier", "seed_key"]
@@ -263,6 +265,7 @@ def rank_next24(
     caption_priors: pl.DataFrame | None = None,
     price_points: pl.DataFrame | None = None,
     generated_at: dt.datetime | None = None,
+    cooldown_overrides: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """`caption_rank_next24` rows (columns `RANK_SCHEMA`), sorted by (username_page, slot_ts_utc, slot_type, rank).
 
@@ -270,7 +273,9 @@ def rank_next24(
     price: `price_source = plan`); page_priors: `priors.page_priors`; price_profile: `page_price_profile` (p50) or
     None; assignments: `allocation.assign_configs` (pages without a row are not ranked); recent_primaries: agency-wide
     primaries and sends before this run (`caption_id` and `slot_ts_utc` or `sending_ts_utc`); caption_priors: the
-    `caption_priors` of the same date (exact n_CP, n_open, q̄); price_points: `page_price_points` rows.
+    `caption_priors` of the same date (exact n_CP, n_open, q̄); price_points: `page_price_points` rows;
+    cooldown_overrides: `ops_config.cooldown_overrides` rows (those in effect at `now` block a caption on their page
+    while its last send there is less than `min_cooldown_hours` ago: `blocked_by_override`, never relaxed).
     """
     now_utc = _utc(now)
     gen = _utc(generated_at) if generated_at is not None else dt.datetime.now(dt.UTC)
@@ -311,6 +316,10 @@ def rank_next24(
     by_page_slots: dict[str, list[dict]] = defaultdict(list)
     for r in slot_df.iter_rows(named=True):
         by_page_slots[r["username_page"]].append(r)
+    overrides = cooldown_overrides_in_effect(cooldown_overrides, now_utc)
+    if overrides.height:
+        feats = feats.join(overrides.rename({"override_min_hours": "_override_h"}), on=["username_page", "caption_id"],
+                           how="left", maintain_order="left")  # fmt: skip
     G = _feature_arrays(feats, now_utc)
     fpages = feats["username_page"].to_list()
     spans: dict[str, tuple[int, int]] = {}
@@ -372,21 +381,9 @@ def rank_next24(
         if pg.top1 is not None:
             _penalties(pg, top1_by_caption)
 
-    # ------------------------------------------------------------------------------ phase 3: global pass (§7.3)
-    uses: dict[str, list[dt.datetime]] = defaultdict(list)
-    if recent_primaries is not None and recent_primaries.height:
-        tcol = "slot_ts_utc" if "slot_ts_utc" in recent_primaries.columns else "sending_ts_utc"
-        for cid, ts in recent_primaries.select("caption_id", tcol).drop_nulls().iter_rows():
-            uses[cid].append(_utc(ts))
-    primaries: set[tuple[str, dt.date, str]] = set()
-    order = sorted(
-        ((s["slot_ts_utc"], pg.name, s["slot_type"], i) for pg in pages.values() for i, s in enumerate(pg.slots)),
-        key=lambda t: (t[0], t[1], t[2], t[3]),
-    )
-    out_rows: dict[tuple[str, int], list[dict]] = {}
-    for ts, name, _, si in order:
-        pg = pages[name]
-        out_rows[(name, si)] = _assign_slot(pg, si, ts, uses, primaries, top_m, cat_map, now_utc)
+    # ----------------------------------------------------------------- phase 3: global pass (§7.3, kernel 5.10)
+    ids = feats.select("caption_id", pl.Series("_gid", G["gid"]))
+    out_rows = _global_pass(pages, recent_primaries, ids, top_m, cat_map)
 
     # ---------------------------------------------------------------------------------------------- assemble
     rows: list[dict] = []
@@ -488,6 +485,7 @@ def _feature_arrays(f: pl.DataFrame, now: dt.datetime) -> dict[str, Any]:
         tos = np.zeros(A, np.bool_)
     return {
         "cids": f["caption_id"].to_list(),
+        "gid": (f["caption_id"].rank("dense").cast(pl.Int64) - 1).to_numpy().astype(np.int64),
         "sks": f["caption_sk"].to_list() if "caption_sk" in f.columns else [None] * A,
         "cats": cats,
         "cat_bits": np.array(bits, dtype=np.uint32),
@@ -499,6 +497,7 @@ def _feature_arrays(f: pl.DataFrame, now: dt.datetime) -> dict[str, Any]:
         "hp": hours_since("last_used_ts_page"),
         "ha": hours_since("last_used_ts_any"),
         "cooldown_h": num("cooldown_hours", math.nan),
+        "override_h": num("_override_h", 0.0),
         "fatigue": num("fatigue_score", math.nan),
         "sw": num("smoothing_weight", 0.0),
         "n_cp": num("_n_cp", math.nan),
@@ -541,7 +540,7 @@ def _prepare_candidates(pg: _Page, G: dict, lo: int, hi: int, prow: dict, ncfg: 
     pg.mask = eligibility(
         c(sl("tos")), c(sl("active")), c(sl("media")), c(sl("cat_bits")), np.uint32(allowed_union), c(sl("expl")),
         max_expl, c(sl("hp")), float(ncfg.min_reuse_days), c(sl("ha")), c(cool), c(sl("fatigue")),
-        float(ncfg.fatigue_limit), np.zeros(A), np.zeros(A), float(2**31), np.zeros(A, np.bool_),
+        float(ncfg.fatigue_limit), c(sl("override_h")), np.zeros(A), float(2**31), np.zeros(A, np.bool_),
     )  # fmt: skip
     n_cp, n_open = sl("n_cp"), sl("n_open")
     pg.arrays = {
@@ -559,6 +558,7 @@ def _prepare_candidates(pg: _Page, G: dict, lo: int, hi: int, prow: dict, ncfg: 
         "send_events": sl("send_events"),
         "cold": sl("cold"),
         "rps_pct": sl("rps_pct"),
+        "gid": sl("gid"),
     }
     beta = float(prow.get("beta_P") if prow.get("beta_P") is not None else 1.0)
     pg.scal.update(
@@ -616,91 +616,146 @@ def _normalized(vals: np.ndarray, v: float) -> float:
     vals = vals[np.isfinite(vals)]
     if vals.size == 0:
         return 50.0
-    lo, hi = float(vals.min()), float(vals.max())
-    if hi <= lo:
+    return _scaled(float(vals.min()), float(vals.max()), v)
+
+
+def _scaled(lo: float, hi: float, v: float) -> float:
+    """100 × (v − lo) / (hi − lo) clipped to [0, 100]; 50 when the range is flat or empty (hi ≤ lo or NaN)."""
+    if not hi > lo:
         return 50.0
     return float(min(100.0, max(0.0, 100.0 * (v - lo) / (hi - lo))))
 
 
-def _assign_slot(pg: _Page, si: int, ts, uses, primaries, top_m, cat_map, now) -> list[dict]:
-    slot, ncfg = pg.slots[si], pg.cfg
-    eps = float(ncfg.epsilon or 0.0)
-    top_k = int(ncfg.top_k)
-    day = slot["slot_date_local"]
-    lo = ts - dt.timedelta(hours=24)
-    max_uses = int(ncfg.cooldown.max_daily_uses)
-
-    def blocked_bits(a: int) -> int:
-        cid = pg.cids[a]
-        m = ALREADY_PRIMARY_TODAY if (pg.name, day, cid) in primaries else 0
-        times = uses.get(cid)
-        if times and sum(1 for t in times if lo < t <= ts) >= max_uses:
-            m |= MAX_DAILY_USES_REACHED
-        return m
-
-    if pg.top_idx is None or not pg.cids:
-        return [_empty_row()]
-    c = pg.comp
-    final = c["final"][si]
-
-    def ordered(idx: np.ndarray) -> list[int]:
-        idx = idx[idx >= 0]
-        idx = idx[final[idx] > -np.inf]
-        return [int(a) for a in idx[np.lexsort((idx, -final[idx]))]]
-
-    need = max(int(ncfg.explore_pool_size), top_k)
-
-    def first_allowed(cand: list[int]) -> list[int]:
-        out = []
-        for a in cand:
-            if blocked_bits(a) == 0:
-                out.append(a)
-                if len(out) == need:
-                    break
-        return out
-
-    cand = ordered(pg.top_idx[si])
-    allowed = first_allowed(cand)
-    if not allowed and pg.n_elig[si] > len(cand):
-        extra = np.array([blocked_bits(a) for a in range(len(pg.cids))], dtype=np.uint16)
-        if extra.any():
-            idx, _, _, _ = _score(pg, pg.mask | extra, np.array([si]), top_m, cat_map)
-            allowed = first_allowed(ordered(idx[0]))
-
-    if allowed:
-        g = allowed[0]
-        pool = sorted(allowed[: int(ncfg.explore_pool_size)])
-        explored = hash_uniform(slot["seed_key"] + "|eps") < eps
-        primary = pool[min(len(pool) - 1, int(hash_uniform(slot["seed_key"] + "|pick") * len(pool)))] if explored \
-            else g  # fmt: skip
-        prob = (1.0 - eps) * (primary == g) + (eps / len(pool) if primary in pool else 0.0)
-        rest = [a for a in allowed if a != primary][: top_k - 1]
-        elig_final = final[c["ok"][si]]
-        rows = []
-        for r, a in enumerate([primary, *rest], start=1):
-            rows.append(_row(pg, si, a, r, fallback=False, explored=explored, prob=prob if r == 1 else None,
-                             greedy=pg.cids[g], pool=len(pool), norm=_normalized(elig_final, float(final[a]))))  # fmt: skip
-        _record(pg, primary, day, ts, uses, primaries)
-        return rows
-
-    # fallback: relax only reuse / cooldown / fatigue; category must fit; dynamic constraints hold
-    hard = (pg.mask & np.uint16(~FALLBACK_RELAXABLE_MASK & 0xFFFF)) == 0
-    fb = [a for a in range(len(pg.cids)) if hard[a] and c["scorable"][si, a] and blocked_bits(a) == 0]
-    if not fb:
-        return [_empty_row()]
-    fb.sort(key=lambda a: (-pg.arrays["hp"][a], a))
-    pool_vals = c["final_pre"][si, fb]
-    rows = []
-    for r, a in enumerate(fb[:top_k], start=1):
-        rows.append(_row(pg, si, a, r, fallback=True, explored=False, prob=1.0 if r == 1 else None, greedy=None,
-                         pool=None, norm=_normalized(pool_vals, float(c["final_pre"][si, a]))))  # fmt: skip
-    _record(pg, fb[0], day, ts, uses, primaries)
-    return rows
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_US = dt.timedelta(microseconds=1)
 
 
-def _record(pg: _Page, a: int, day, ts, uses, primaries) -> None:
-    primaries.add((pg.name, day, pg.cids[a]))
-    uses[pg.cids[a]].append(ts)
+def _global_pass(
+    pages: dict[str, _Page],
+    recent_primaries: pl.DataFrame | None,
+    ids: pl.DataFrame,
+    top_m: int,
+    cat_map: dict[str, int],
+) -> dict[tuple[str, int], list[dict]]:
+    """§7.3 with kernel 5.10 (`kernels.assign.assign_primaries`): the pages' arrays flattened (pages in
+    `username_page` order), slots in (slot_ts_utc, username_page, slot_type) order; the rows of every slot.
+
+    ids: (caption_id, _gid) of the feature rows, to map `recent_primaries` onto the kernel's caption ids (captions
+    that are no candidate anywhere cannot matter and are dropped)."""
+    from of_scheduler_assets.kernels.assign import KIND_FALLBACK, KIND_RANKED, assign_primaries
+
+    plist = list(pages.values())
+    P = len(plist)
+    A_p = np.array([len(pg.cids) if pg.top_idx is not None else 0 for pg in plist], dtype=np.int64)
+    S_p = np.array([len(pg.slots) for pg in plist], dtype=np.int64)
+
+    def offsets(n: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros(1, np.int64), np.cumsum(n, dtype=np.int64)])
+
+    cand_off, slot_off, dense_off = offsets(A_p), offsets(S_p), offsets(A_p * S_p)
+    live = [pg for pg, a in zip(plist, A_p, strict=True) if a > 0]
+
+    def cand(key: str, dtype) -> np.ndarray:
+        parts = [np.asarray(pg.mask if key == "mask" else pg.arrays[key], dtype=dtype) for pg in live]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    def dense(key: str, dtype) -> np.ndarray:
+        # the pages' matrices become views of the flat array, so the copy is not kept twice
+        flat = np.concatenate([pg.comp[key].ravel() for pg in live]) if live else np.zeros(0, dtype)
+        flat = flat.astype(dtype, copy=False)
+        for pg, lo in zip(live, (dense_off[i] for i, a in enumerate(A_p) if a > 0), strict=True):
+            shape = pg.comp[key].shape
+            pg.comp[key] = flat[lo : lo + shape[0] * shape[1]].reshape(shape)
+        return flat
+
+    S = int(slot_off[-1])
+    slot_ts = np.zeros(S, np.int64)
+    slot_day = np.zeros(S, np.int64)
+    u_eps = np.zeros(S)
+    u_pick = np.zeros(S)
+    is_ppv = np.zeros(S, np.bool_)
+    price = np.zeros(S)
+    allowed = np.zeros(S, np.uint32)
+    tm = np.ones(S)
+    top_idx = np.full((S, top_m), -1, np.int64)
+    n_elig = np.zeros(S, np.int64)
+    slot_page = np.repeat(np.arange(P, dtype=np.int64), S_p)
+    page_eps = np.zeros(P)
+    page_score = np.zeros((P, 8))
+    page_rules = np.ones((P, 3), np.int64)
+    order_keys = []
+    for p, pg in enumerate(plist):
+        lo, hi = int(slot_off[p]), int(slot_off[p + 1])
+        # The kernel blocks a caption on a page once it is primary there on the same "day" code. When the page's
+        # min-reuse rule spans the whole horizon (28 days vs 24 h), every slot of the run shares one code, so a
+        # caption primary at 23:00 local is not primary again at 01:00 the next local date (the 28-day rule).
+        whole_run = float(pg.cfg.min_reuse_days) * 24.0 >= float(pg.cfg.horizon_hours)
+        for i, s in enumerate(pg.slots):
+            slot_ts[lo + i] = (_utc(s["slot_ts_utc"]) - _EPOCH) // _US
+            slot_day[lo + i] = 0 if whole_run else s["slot_date_local"].toordinal()
+            u_eps[lo + i] = hash_uniform(s["seed_key"] + "|eps")
+            u_pick[lo + i] = hash_uniform(s["seed_key"] + "|pick")
+            order_keys.append((s["slot_ts_utc"], pg.name, s["slot_type"], i, lo + i))
+        ncfg = pg.cfg
+        page_eps[p] = float(ncfg.epsilon or 0.0)
+        page_rules[p] = (int(ncfg.explore_pool_size), int(ncfg.top_k), int(ncfg.cooldown.max_daily_uses))
+        if A_p[p] == 0:
+            continue
+        is_ppv[lo:hi], price[lo:hi], allowed[lo:hi], tm[lo:hi] = _slot_arrays(pg, cat_map)
+        top_idx[lo:hi], n_elig[lo:hi] = pg.top_idx, pg.n_elig
+        sc = pg.scal
+        page_score[p] = [sc["beta"], sc["nu"], sc["c"], sc["cap_mult"], sc["novelty_weight"], sc["boost"],
+                         sc["mu_P"], sc["mu_open_P"]]  # fmt: skip
+    order = np.array([k[-1] for k in sorted(order_keys, key=lambda t: t[:4])], dtype=np.int64)
+
+    n_ids = int(ids["_gid"].max()) + 1 if ids.height else 0
+    use_off = np.zeros(n_ids + 1, np.int64)
+    use_ts = np.zeros(0, np.int64)
+    if recent_primaries is not None and recent_primaries.height and n_ids:
+        tcol = "slot_ts_utc" if "slot_ts_utc" in recent_primaries.columns else "sending_ts_utc"
+        rec = (recent_primaries.select("caption_id", tcol).drop_nulls()
+               .join(ids.unique("caption_id"), on="caption_id", how="inner"))  # fmt: skip
+        gid = rec["_gid"].to_numpy().astype(np.int64)
+        ts = np.array([(_utc(t) - _EPOCH) // _US for t in rec[tcol].to_list()], dtype=np.int64)
+        o = np.lexsort((ts, gid))
+        use_ts = ts[o]
+        use_off = np.searchsorted(gid[o], np.arange(n_ids + 1)).astype(np.int64)
+
+    kind, rows, greedy, pool, explored, prob, fb_lo, fb_hi = assign_primaries(
+        order, slot_page, slot_ts, slot_day, u_eps, u_pick, top_idx, n_elig, is_ppv, price, allowed, tm, cand_off,
+        slot_off, dense_off, dense("final", np.float64), dense("final_pre", np.float64), dense("scorable", np.bool_),
+        cand("gid", np.int64), cand("mask", np.uint16), cand("hp", np.float64), cand("cat_bits", np.uint32),
+        cand("p_buy", np.float64), cand("n_buy", np.float64), cand("q_bar", np.float64), cand("p_open", np.float64),
+        cand("n_open", np.float64), cand("novelty", np.float64), page_eps, page_score, page_rules, use_off, use_ts,
+        top_m, int(max(1, page_rules[:, 1].max())) if P else 1,
+    )  # fmt: skip
+
+    out: dict[tuple[str, int], list[dict]] = {}
+    for p, pg in enumerate(plist):
+        for si in range(len(pg.slots)):
+            g = int(slot_off[p]) + si
+            picked = [int(a) for a in rows[g] if a >= 0]
+            if kind[g] == KIND_RANKED:
+                c = pg.comp
+                final = c["final"][si]
+                elig_final = final[c["ok"][si]]
+                out[(pg.name, si)] = [
+                    _row(pg, si, a, r, fallback=False, explored=bool(explored[g]),
+                         prob=float(prob[g]) if r == 1 else None, greedy=pg.cids[int(greedy[g])], pool=int(pool[g]),
+                         norm=_normalized(elig_final, float(final[a])))
+                    for r, a in enumerate(picked, start=1)
+                ]  # fmt: skip
+            elif kind[g] == KIND_FALLBACK:
+                lo, hi = float(fb_lo[g]), float(fb_hi[g])
+                pre = pg.comp["final_pre"][si]
+                out[(pg.name, si)] = [
+                    _row(pg, si, a, r, fallback=True, explored=False, prob=1.0 if r == 1 else None, greedy=None,
+                         pool=None, norm=_scaled(lo, hi, float(pre[a])))
+                    for r, a in enumerate(picked, start=1)
+                ]  # fmt: skip
+            else:
+                out[(pg.name, si)] = [_empty_row()]
+    return out
 
 
 def _row(pg: _Page, si: int, a: int, rank: int, *, fallback, explored, prob, greedy, pool, norm) -> dict:

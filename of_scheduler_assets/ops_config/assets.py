@@ -46,8 +46,12 @@ page_overrides = _seed_asset("page_overrides", overrides.page_overrides,
                              "Per-page overrides: tier, scheduler, local send window, explicitness, time zones.")
 active_overrides = _seed_asset("active_overrides", overrides.active_overrides,
                                "Force a page in or out of the active set, with a note (20-warehouse §3.6).")
+cooldown_overrides = _seed_asset("cooldown_overrides", overrides.cooldown_overrides,
+                                 "Per (page, caption) minimum hours since the last send on the page while in effect "
+                                 "(blocked_by_override, 30-ml §5.7).")
 
-ASSETS = [ops_config, page_aliases, scheduler_roster, explicitness_map, page_registry, page_overrides, active_overrides]
+ASSETS = [ops_config, page_aliases, scheduler_roster, explicitness_map, page_registry, page_overrides, active_overrides,
+          cooldown_overrides]
 CHECKS = [
     contract_check(ops_config.key, schemas.OpsConfigTable),
     contract_check(page_aliases.key, schemas.PageAliases),
@@ -55,4 +59,5 @@ CHECKS = [
     contract_check(explicitness_map.key, schemas.ExplicitnessMap),
     contract_check(page_overrides.key, override_schemas.PageOverrides),
     contract_check(active_overrides.key, override_schemas.ActiveOverrides),
+    contract_check(cooldown_overrides.key, override_schemas.CooldownOverrides),
 ]

@@ -11,7 +11,7 @@ import pytest
 
 from of_scheduler_assets.layer_03_foundation.transforms import DIM_CAPTION_SCHEMA
 from of_scheduler_assets.layer_05_ml.features import FEATURE_CATALOGUE, FEATURE_COLUMNS, feature_store
-from of_scheduler_assets.layer_05_ml.priors import caption_priors, page_priors
+from of_scheduler_assets.layer_05_ml.priors import caption_prior_tables, caption_priors, page_priors
 from of_scheduler_assets_tests.semantic.support import make_fact, ts
 
 AS_OF = ts(2025, 9, 15, 12)
@@ -89,6 +89,8 @@ def test_columns_grain_and_universe():
     df = _store()
     assert df.columns == FEATURE_COLUMNS
     assert df.select(pl.struct("computed_date", "username_page", "caption_id").is_unique().all()).item()
+    key = ["username_page", "caption_id"]
+    assert df.select(key).equals(df.select(key).sort(key))
     # 3 active pages; renew caption only on paid pages; never-sent caption NEW everywhere
     assert df.height == 4 + 4 + 3
     assert set(df.filter(pl.col("username_page") == "f__free")["caption_id"]) == {A, B, NEW}
@@ -245,3 +247,53 @@ def test_deterministic_under_shuffled_input():
     b = feature_store(shuffled, _dim_caption(), dp, cp2, pp2, as_of=AS_OF)
     diff = [c for c in a.columns if not a[c].equals(b[c])]
     assert diff == []
+
+
+def test_store_from_the_compact_pair_equals_the_full_frame():
+    """The stored compact caption_priors + caption_lift give the same store, bit for bit, as the full frame."""
+    fact = make_fact(_rows())
+    dp, dc = _dim_page(), _dim_caption()
+    pp = page_priors(fact, dp, AS_OF)
+    full = caption_priors(fact, dp, AS_OF, pages=pp)
+    compact, lift = caption_prior_tables(fact, dp, AS_OF, pages=pp)
+    assert compact.height < full.height  # no page × caption grid stored
+    a = feature_store(fact, dc, dp, full, pp, as_of=AS_OF)
+    b = feature_store(fact, dc, dp, compact, pp, as_of=AS_OF, caption_lift=lift)
+    assert [c for c in a.columns if not a[c].equals(b[c])] == []
+    # the lift input matters: without it B on page a (sent only on b) would take the page prior μ_a
+    c = feature_store(fact, dc, dp, compact, pp, as_of=AS_OF)
+    mu_a = pp.filter(pl.col("username_page") == "a__paid")["mu_P"].item()
+    assert _get(c, "a__paid", B)["p_buy_smoothed"] == pytest.approx(mu_a, rel=1e-12)
+    assert _get(b, "a__paid", B)["p_buy_smoothed"] != pytest.approx(mu_a, rel=1e-6)
+
+
+def test_ranker_ranks_the_same_from_the_compact_caption_priors():
+    """rank_next24 reads n_CP / n_open / q̄ from caption_priors; a pair absent from the compact table (sent only on
+    other pages) falls back to n = 0 and the page reference price, which is what the full frame holds."""
+    from of_scheduler_assets.layer_06_rankings.allocation import assign_configs
+    from of_scheduler_assets.layer_06_rankings.ranker import rank_next24
+    from of_scheduler_assets.layer_06_rankings.slots import slot_grid_next24
+    from of_scheduler_assets.resources.ranker_config import load_ranker_config
+
+    cfg = load_ranker_config()
+    now = AS_OF + dt.timedelta(minutes=30)
+    fact = make_fact(_rows())
+    dp = _dim_page().with_columns(local_min_hour=pl.lit(8), local_max_hour=pl.lit(23), tier=pl.lit("MED"))
+    pp = page_priors(fact, dp, AS_OF)
+    full = caption_priors(fact, dp, AS_OF, pages=pp)
+    compact, lift = caption_prior_tables(fact, dp, AS_OF, pages=pp)
+    assert compact.filter(pl.col("prior_level") == "caption_other_pages").height == 0
+    assert full.filter(pl.col("prior_level") == "caption_other_pages").height > 0
+    feats = feature_store(fact, _dim_caption(), dp, compact, pp, as_of=AS_OF, caption_lift=lift, computed_at=AS_OF,
+                          config_name="active", config_version=cfg.config_version)  # fmt: skip
+    slots = slot_grid_next24(dp, None, now=now)
+    assign = assign_configs(dp, cfg, now.date())
+
+    def rank(cp: pl.DataFrame) -> pl.DataFrame:
+        return rank_next24(feats, slots, pp, None, assign, cfg, now=now, run_id="r", caption_priors=cp,
+                           generated_at=now)  # fmt: skip
+
+    a, b = rank(full), rank(compact)
+    # B ranked on page a, where it has no row in the compact table
+    assert a.filter((pl.col("username_page") == "a__paid") & (pl.col("caption_id") == B)).height > 0
+    assert [c for c in a.columns if not a[c].equals(b[c])] == []

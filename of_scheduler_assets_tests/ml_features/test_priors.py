@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+from fractions import Fraction
 
 import numpy as np
 import polars as pl
 import pytest
 
-from of_scheduler_assets.layer_05_ml.priors import CAPTION_PRIOR_COLUMNS, caption_priors, page_priors
+from of_scheduler_assets.layer_05_ml.priors import (
+    CAPTION_LIFT_COLUMNS,
+    CAPTION_PRIOR_COLUMNS,
+    caption_prior_tables,
+    caption_priors,
+    dsum,
+    expand_caption_priors,
+    page_priors,
+)
 from of_scheduler_assets_tests.semantic.support import make_fact, pages_frame, ts
 
 AS_OF = ts(2025, 9, 15, 12)  # computation time; sends at 12:00 UTC give whole-day ages
 PAGES = pages_frame([{"username_page": "a__paid"}, {"username_page": "b__paid"}, {"username_page": "c__paid"}])
 X, Y = "CAP_000000000000000x", "CAP_000000000000000y"
+KEY = ["username_page", "caption_id"]
 
 
 def _base_rows() -> list[dict]:
@@ -188,3 +198,78 @@ def test_deterministic_under_shuffled_input():
 def test_no_facts_at_all_never_null():
     cp = caption_priors(make_fact([]), PAGES, AS_OF)
     assert cp.height == 3 and cp["p_buy"].null_count() == 0 and (cp["p_buy"] == 0).all()
+
+
+# ------------------------------------------------------------------------------------ compact tables, dsum
+
+
+def test_compact_tables_store_only_own_rows_and_expand_to_the_full_frame():
+    fact = make_fact(_base_rows())
+    pp = page_priors(fact, PAGES, AS_OF)
+    compact, lift = caption_prior_tables(fact, PAGES, AS_OF, pages=pp)
+    assert compact.columns == CAPTION_PRIOR_COLUMNS and lift.columns == CAPTION_LIFT_COLUMNS
+    # 3 page rows + (a, X) + (b, Y): no page × caption grid
+    assert compact.height == 5
+    assert sorted(compact["prior_level"].unique()) == ["caption_page", "page"]
+    assert lift["caption_id"].to_list() == [X, Y] and lift["pages_cp"].to_list() == [1, 1]
+    full = caption_priors(fact, PAGES, AS_OF, pages=pp)
+    assert expand_caption_priors(compact, lift).sort(KEY, nulls_last=True).collect().equals(full)
+    # the lift of a page without own events is the caption's row of caption_lift
+    assert _row(full, "a__paid", Y)["lift_buy"] == lift.filter(pl.col("caption_id") == Y)["lift_buy"].item()
+    assert _row(full, "c__paid", X)["lift_open"] == lift.filter(pl.col("caption_id") == X)["lift_open"].item()
+    # expanding only some pairs: the own row as stored, the other-pages row computed, nothing else
+    keys = pl.LazyFrame({"username_page": ["a__paid", "c__paid", "c__paid"], "caption_id": [X, Y, "CAP_nowhere"]})
+    part = expand_caption_priors(compact, lift, keys).sort(KEY).collect()
+    assert part.select(KEY).rows() == [("a__paid", X), ("c__paid", Y)]
+    assert part.row(0, named=True) == _row(full, "a__paid", X)
+    assert part.row(1, named=True) == _row(full, "c__paid", Y)
+
+
+def test_own_page_lift_excludes_the_page_itself():
+    """L_C of a page with own events sums the OTHER pages only (total − own, exact in fixed point)."""
+    rows = _base_rows() + [
+        dict(username_page="b__paid", caption_id=X, sending_ts_utc=AS_OF, sent=200, viewed=50, purchased=40,
+             earnings=400),
+        dict(username_page="c__paid", caption_id=X, sending_ts_utc=AS_OF, sent=100, viewed=10, purchased=1,
+             earnings=10),
+    ]  # fmt: skip
+    pp = page_priors(make_fact(rows), PAGES, AS_OF)
+    compact, lift = caption_prior_tables(make_fact(rows), PAGES, AS_OF, pages=pp)
+    mu = dict(zip(pp["username_page"], pp["mu_P"], strict=True))
+    x = {"a__paid": 35.0, "b__paid": 40.0, "c__paid": 1.0}
+    n = {"a__paid": 150.0, "b__paid": 200.0, "c__paid": 100.0}
+    for page in x:
+        others = [p for p in x if p != page]
+        expect = (sum(x[p] for p in others) + 2) / (sum(n[p] * mu[p] for p in others) + 2)
+        got = _row(compact, page, X)["lift_buy"]
+        assert got == pytest.approx(min(4.0, max(0.25, expect)), rel=1e-12), page
+    total = (sum(x.values()) + 2) / (sum(n[p] * mu[p] for p in x) + 2)
+    assert lift.filter(pl.col("caption_id") == X)["lift_buy"].item() == pytest.approx(total, rel=1e-12)
+    assert lift.filter(pl.col("caption_id") == X)["pages_buy"].item() == 3
+
+
+def test_dsum_bit_identical_under_shuffled_and_rechunked_input():
+    """Fixed-point sums: any row order and chunk layout gives the same bits, equal to the correctly rounded exact
+    sum of the terms rounded to multiples of 2^-64 (checked with Fractions)."""
+    rng = np.random.default_rng(11)
+    n = 20_000
+    g = rng.integers(0, 40, n)
+    # magnitudes 1e-6 … 1e6 with both signs: an ordered float sum depends on the order here
+    x = rng.random(n) * 10.0 ** rng.integers(-6, 7, n) * rng.choice([-1.0, 1.0], n)
+    df = pl.DataFrame({"g": g, "x": x})
+
+    def sums(frame: pl.DataFrame) -> list[float]:
+        return frame.lazy().group_by("g").agg(dsum(pl.col("x")).alias("s")).sort("g").collect()["s"].to_list()
+
+    ref = sums(df)
+    for seed in (1, 2, 3):
+        sh = df.sample(fraction=1.0, shuffle=True, seed=seed)
+        chunked = pl.concat([sh[i : i + 997] for i in range(0, n, 997)], rechunk=False)
+        assert chunked.n_chunks() > 1
+        assert sums(chunked) == ref  # exact float equality, element by element
+    for k in range(40):
+        exact = sum(Fraction(round(v * 2**64)) for v in x[g == k]) / 2**64
+        assert ref[k] == float(exact)
+    # nulls count as 0; an empty frame sums to 0
+    assert pl.DataFrame({"x": [1.5, None, 2.25]}).select(dsum(pl.col("x"))).item() == 3.75
+    assert pl.DataFrame({"x": []}, schema={"x": pl.Float64}).select(dsum(pl.col("x"))).item() == 0.0

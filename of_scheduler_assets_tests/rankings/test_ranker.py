@@ -161,9 +161,12 @@ def test_hard_rules_hold_outside_fallback(ranked, world):
     assert ranked["score_normalized"].drop_nulls().is_between(0.0, 100.0).all()
 
 
-def test_primary_at_most_once_per_page_day(ranked):
-    prim = ranked.filter((pl.col("rank") == 1) & pl.col("caption_id").is_not_null())
-    dup = prim.group_by("username_page", "slot_date_local", "caption_id").len().filter(pl.col("len") > 1)
+def test_primary_at_most_once_per_page_in_the_horizon(ranked):
+    """The 28-day reuse rule spans the 24 h horizon: a caption primary at 23:00 local is not primary again at 01:00
+    the next local date on that page (once per page and run, not only once per page and local date)."""
+    prim = ranked.filter((pl.col("rank") == 1) & pl.col("caption_id").is_not_null() & ~pl.col("is_fallback"))
+    assert prim["slot_date_local"].n_unique() > 1  # the horizon crosses a local midnight, so the rule is exercised
+    dup = prim.group_by("username_page", "caption_id").len().filter(pl.col("len") > 1)
     assert dup.height == 0
 
 
@@ -306,7 +309,7 @@ def test_max_daily_uses_across_pages(world):
 
 def test_explored_share_within_epsilon():
     """ε-exploration over >= 10,000 slots: explored share within ε ± 0.01 (cheap synthetic features)."""
-    n_pages, n_caps = 420, 14
+    n_pages, n_caps = 420, 26  # > 24 slots: a caption is primary once per page in the run (28-day rule)
     cfg = load_ranker_config(override_text="configs:\n  active:\n    top_k: 1\n")
     pages = [f"p{i:04d}__paid" for i in range(n_pages)]
     feats = pl.DataFrame(
@@ -364,3 +367,178 @@ def test_ban_mode_removes_cross_page_conflicts(world):
                       NOW.date()), cfg, now=NOW, run_id="r", caption_priors=world["cp"])  # fmt: skip
     assert not out["reason_codes"].list.contains("cross_page_penalty").any()
     assert out.filter(pl.col("rank") == 1).height == world["slots"].height
+
+
+# --- §9 defects "unreachable weights" and "hour proximity not cyclic"; §7.3 / acceptance hard rules -----------------
+_EXPERIMENT_ON = """experiments:
+  - id: exp_all_in
+    config: experiment
+    control: active
+    traffic_share: 1.0
+    start: 2025-01-01
+    end: null
+    eligible_lifecycle: [active]
+"""
+
+
+def test_defect_unreachable_weights_every_config_and_label_resolves_no_null_final_score(world):
+    """Defect "unreachable weights" (state labels that matched no page state → null scores): every named config is
+    reachable (a lifecycle default or an experiment's config), every lifecycle state, tier, slot type and category
+    resolves, and no ranked row under any config or tier has a null (or non-finite) final_score."""
+    from of_scheduler_assets.kernels.codes import CATEGORY_BITS
+    from of_scheduler_assets.layer_04_semantic.schemas import TIERS
+    from of_scheduler_assets.layer_06_rankings.slots import DEFAULT_PPV_COUNT
+    from of_scheduler_assets.resources.ranker_config import CATEGORIES, LIFECYCLE_STATES, SLOT_TYPES, NamedRankerConfig
+
+    model = CFG.model
+    reachable = {s for s in LIFECYCLE_STATES if s != "inactive"} | {e.config for e in model.experiments}
+    assert set(model.configs) == reachable  # no config that nothing can assign, none assigned that is missing
+    assert set(SLOT_TYPES) == set(model.slot_type_categories)
+    for slot_type in SLOT_TYPES:
+        assert all(CATEGORY_BITS.get(c, 0) for c in CFG.categories_for(slot_type)), slot_type
+    assert set(CATEGORIES) == set(CATEGORY_BITS)
+    assert set(TIERS) == set(DEFAULT_PPV_COUNT)  # a tier without a ppv pack would silently plan as LOW
+
+    keys = set(NamedRankerConfig.model_fields)
+    seen_configs: set[str] = set()
+    for override in (None, _EXPERIMENT_ON):
+        cfg = load_ranker_config(override_text=override)
+        for tier in TIERS:
+            dp = world["dp"].with_columns(  # page c in its probation: lifecycle new
+                pl.lit(tier).alias("tier"),
+                pl.when(pl.col("username_page") == "c__free").then(pl.lit("new")).otherwise(pl.col("lifecycle_state"))
+                .alias("lifecycle_state"),
+            )  # fmt: skip
+            assign = assign_configs(dp, cfg, NOW.date())
+            assert set(assign["config_name"]) <= set(cfg.model.configs)
+            for name in assign["config_name"]:  # every key of the named config is set (no silent default)
+                assert keys <= set(cfg.config(name).model_dump()) and None not in cfg.config(name).model_dump().values()
+            slots = slot_grid_next24(dp, None, now=NOW)
+            out = rank_next24(world["features"], slots, world["pp"], None, assign, cfg, now=NOW, run_id="r",
+                              caption_priors=world["cp"])  # fmt: skip
+            assert out.select(pl.struct("username_page", "slot_ts_utc", "slot_type").n_unique()).item() == slots.height
+            with_caption = out.filter(pl.col("caption_id").is_not_null())
+            assert with_caption.height > 0
+            for col in ("final_score", "exploit_value", "ucb_bonus", "novelty_bonus", "temporal_multiplier",
+                        "diversity_penalty", "score_normalized"):  # fmt: skip
+                assert with_caption[col].null_count() == 0, (tier, col)
+                assert with_caption[col].is_finite().all(), (tier, col)
+            # a null final_score only where there is no caption at all
+            assert (out.filter(pl.col("final_score").is_null())["reason_codes"].list.first()
+                    == "no_caption_available").all()  # fmt: skip
+            seen_configs |= set(out["config_name"])
+    assert seen_configs == set(CFG.model.configs)
+
+
+def _hour_world(slot_hours: dict[str, int]):
+    """Pages (tz UTC) each with ONE bump slot at the given hour offset from 2025-09-20 00:00 UTC, and the same two
+    captions: X (clearly best, so the provisional top-1 everywhere) and Y."""
+    day0 = dt.datetime(2025, 9, 20, tzinfo=dt.UTC)
+    pages = sorted(slot_hours)
+    feats = pl.DataFrame({
+        "computed_date": [NOW.date()] * (2 * len(pages)),
+        "username_page": [p for p in pages for _ in range(2)],
+        "page_type": ["paid"] * (2 * len(pages)),
+        "caption_id": ["CAP_X", "CAP_Y"] * len(pages),
+        "primary_category": ["bump"] * (2 * len(pages)),
+        "p_open_smoothed": [0.4, 0.1] * len(pages),
+        "smoothing_weight": [0.9] * (2 * len(pages)),
+        "novelty_level": [0.0] * (2 * len(pages)),
+        "fatigue_score": [0.01] * (2 * len(pages)),
+    })  # fmt: skip
+    rows = []
+    for p in pages:
+        ts = day0 + dt.timedelta(hours=slot_hours[p])
+        rows.append({"username_page": p, "slot_ts_utc": ts, "slot_local": ts.replace(tzinfo=None),
+                     "slot_date_local": ts.date(), "dow_local": ts.weekday(), "hod_local": ts.hour,
+                     "slot_type": "bump", "temporal_multiplier": 1.0})  # fmt: skip
+    from of_scheduler_assets.layer_06_rankings.slots import SLOT_GRID_SCHEMA
+
+    slots = pl.DataFrame(rows, schema=SLOT_GRID_SCHEMA)
+    pp = pl.DataFrame({"username_page": pages, "mu_P": [0.02] * len(pages), "mu_open_P": [0.2] * len(pages),
+                       "nu": [100.0] * len(pages), "beta_P": [1.0] * len(pages)})  # fmt: skip
+    assign = pl.DataFrame({"username_page": pages, "config_name": ["active"] * len(pages)})
+    cfg = load_ranker_config(override_text="strategies:\n  balanced: 0.0\nconfigs:\n  active:\n    epsilon: 0.0\n")
+    return rank_next24(feats, slots, pp, None, assign, cfg, now=NOW, run_id="r")
+
+
+def test_defect_hour_proximity_not_cyclic_cross_page_window_wraps_midnight():
+    """Defect "hour proximity not cyclic": the only hour distance of the ranker is the cross-page window ±H
+    (`cross_page_block_hours` = 6), measured between slot instants, so 23:00 and 00:00 of the next day are 1 h apart
+    (a conflict) while 00:00 and 23:00 of the same day are 23 h apart (none); |hod − hod'| would get both wrong."""
+    H = CFG.config("active").cross_page_block_hours
+    assert H == 6
+    # p_late at 23:00 day 0, p_next at 00:00 day 1 (1 h later, across midnight), p_early at 00:00 day 0 (23 h
+    # before p_late), p_far at 17:00 day 1 (17 h after p_next; 7 h ... out of ±6 h of both others)
+    out = _hour_world({"p_early__paid": 0, "p_late__paid": 23, "p_next__paid": 24, "p_far__paid": 41})
+    x = {r["username_page"]: r for r in out.filter(pl.col("caption_id") == "CAP_X").iter_rows(named=True)}
+    assert set(x) == {"p_early__paid", "p_late__paid", "p_next__paid", "p_far__paid"}
+    penalised = {p for p, r in x.items() if "cross_page_penalty" in r["reason_codes"]}
+    assert penalised == {"p_late__paid", "p_next__paid"}
+    assert x["p_early__paid"]["diversity_penalty"] == 0.0 and x["p_far__paid"]["diversity_penalty"] == 0.0
+    expect = CFG.config("active").penalty_cross_page_mult * max(x["p_next__paid"]["exploit_value"], 0.0005)
+    assert x["p_next__paid"]["diversity_penalty"] == pytest.approx(expect, rel=1e-12)
+    # the window edge: exactly H hours apart (22:00 → 04:00 next day) still conflicts, H + 1 does not
+    edge = _hour_world({"p_a__paid": 22, "p_b__paid": 22 + int(H)})
+    assert edge["reason_codes"].list.contains("cross_page_penalty").filter(edge["caption_id"] == "CAP_X").all()
+    apart = _hour_world({"p_a__paid": 22, "p_b__paid": 23 + int(H)})
+    assert not apart["reason_codes"].list.contains("cross_page_penalty").any()
+
+
+@pytest.mark.parametrize("override", [None, "top_m: 1\n"], ids=["top_m_256", "top_m_1_rescoring"])
+def test_acceptance_hard_rules_on_ranker_output(override):
+    """§7.3 and the acceptance hard rules on one output: no TOS-flagged, inactive, media-only, too explicit or
+    wrong-category caption in any row; no reuse-, cooldown-, fatigue- or override-blocked caption outside fallback
+    rows; a caption primary at most once per page in the run (28-day rule > 24 h horizon); agency-wide primaries + recent sends < max_daily_uses
+    in every 24 h. top_m = 1 forces the re-scoring path of the global pass."""
+    from of_scheduler_assets.ops_config.overrides import COOLDOWN_OVERRIDES_SCHEMA
+
+    base = _world()
+    best = base["features"].filter(pl.col("caption_id") == NEW)  # the strongest candidate: copies would win
+    bad = {"CAP_0000000inactive": {"is_active": False}, "CAP_00000000000media": {"is_media_only": True},
+           "CAP_00000000explicit": {"explicitness": 3}}  # fmt: skip
+    extra = pl.concat([best.with_columns(pl.lit(cid).alias("caption_id"), *[pl.lit(v).alias(k) for k, v in cols.items()])
+                       for cid, cols in bad.items()], how="diagonal_relaxed")  # fmt: skip
+    w = _world(extra)
+    f = w["features"].with_columns(
+        pl.col("is_active").fill_null(True), pl.col("is_media_only").fill_null(False),
+        pl.col("explicitness").fill_null(1),
+        pl.when(pl.col("username_page") == "a__paid").then(2).otherwise(3).alias("max_explicitness"),
+    )  # fmt: skip
+    overrides = pl.DataFrame([{"username_page": "b__paid", "caption_id": STAR, "min_cooldown_hours": 24.0 * 40,
+                               "effective_from": None, "effective_to": None, "note": None, "seed_source": "t",
+                               "seed_sha256": "0" * 64}], schema=COOLDOWN_OVERRIDES_SCHEMA)  # fmt: skip
+    recent = pl.DataFrame({"caption_id": [NEW, NEW], "slot_ts_utc": [NOW - dt.timedelta(hours=h) for h in (2, 5)]})
+    cfg = load_ranker_config(override_text=override)
+    out = rank_next24(f, w["slots"], w["pp"], None, assign_configs(w["dp"], cfg, NOW.date()), cfg, now=NOW,
+                      run_id="r", caption_priors=w["cp"], recent_primaries=recent, cooldown_overrides=overrides)  # fmt: skip
+    ranked = out.filter(pl.col("caption_id").is_not_null())
+    assert ranked.height > 0 and ranked.filter(~pl.col("is_fallback")).height > 0
+    info = {(r["username_page"], r["caption_id"]): r for r in f.iter_rows(named=True)}
+    for r in ranked.iter_rows(named=True):
+        feat = info[(r["username_page"], r["caption_id"])]
+        # never, fallback included
+        assert feat["tos_status"] == "clean" and feat["is_active"] and not feat["is_media_only"]
+        assert feat["explicitness"] <= feat["max_explicitness"]
+        assert r["category"] in cfg.categories_for(r["slot_type"])
+        assert not (r["username_page"] == "b__paid" and r["caption_id"] == STAR)  # override in effect
+        if r["is_fallback"]:
+            continue
+        if feat["last_used_ts_page"] is not None:
+            assert NOW - feat["last_used_ts_page"] >= dt.timedelta(days=cfg.config(r["config_name"]).min_reuse_days)
+        if feat["cooldown_until_ts"] is not None:
+            assert NOW >= feat["cooldown_until_ts"]
+        assert feat["fatigue_score"] <= cfg.config(r["config_name"]).fatigue_limit
+    assert not {"CAP_0000000inactive", "CAP_00000000000media"} & set(ranked["caption_id"])
+    # explicitness 3: ranked where the page allows 3 (so it competes), never on page a (max 2)
+    explicit = ranked.filter(pl.col("caption_id") == "CAP_00000000explicit")
+    assert "a__paid" not in set(explicit["username_page"])
+    assert explicit.height > 0 or override is not None  # with top M = 1 only the best candidate is kept per slot
+    prim = ranked.filter(pl.col("rank") == 1)
+    assert prim.filter(~pl.col("is_fallback")).group_by("username_page", "caption_id").len()["len"].max() == 1
+    uses = sorted([(NOW - dt.timedelta(hours=h), NEW) for h in (2, 5)]
+                  + [(r["slot_ts_utc"], r["caption_id"]) for r in prim.iter_rows(named=True)])  # fmt: skip
+    limit = cfg.config("active").cooldown.max_daily_uses
+    for t, cid in uses:
+        window = [u for u, c in uses if c == cid and t - dt.timedelta(hours=24) < u <= t]
+        assert len(window) <= limit

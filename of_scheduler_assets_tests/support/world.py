@@ -12,11 +12,14 @@ import dagster as dg
 import polars as pl
 
 from of_scheduler_assets.partitions import range_tags
+from of_scheduler_assets.resources.alerting import AlertingResource
+from of_scheduler_assets.resources.backup import WarehouseBackupResource
 from of_scheduler_assets.resources.clock import ClockResource
 from of_scheduler_assets.resources.config import OpsConfigResource
 from of_scheduler_assets.resources.mailbox import MailboxResource
 from of_scheduler_assets.resources.ranker_config import RankerConfigResource
 from of_scheduler_assets.resources.seeds import SeedsResource
+from of_scheduler_assets.resources.sheets import SheetsResource
 from of_scheduler_assets.resources.storage import StorageResource
 from of_scheduler_assets.resources.warehouse import (
     DuckDBPolarsIOManager,
@@ -67,8 +70,12 @@ def resources_for(home: Path, *, as_of: dt.datetime | None = None) -> dict:
         "io_manager": DuckDBPolarsIOManager(database=database),
         "warehouse": WarehouseReader(target="local", database=database),
         "ops_config_file": OpsConfigResource(),
+        "alerting": AlertingResource(),  # no channel: alerts are logged only
+        "warehouse_backup": WarehouseBackupResource(target="local", database=database,
+                                                    backups_dir=str(home / "exports" / "backups")),
         "seeds": SeedsResource(override_dir=str(home / "seeds")),
         "mailbox": MailboxResource(mailbox=str(home / "inbox")),
+        "sheets": SheetsResource(target="xlsx", exports_dir=str(home / "exports")),
         "storage": StorageResource(
             inbox_dir=str(home / "inbox"), archive_dir=str(home / "archive"), exports_dir=str(home / "exports")
         ),
@@ -135,12 +142,27 @@ def all_tables(home: Path) -> dict[str, pl.DataFrame]:
 
 
 # Tables a re-run legitimately changes: append-only logs gain the run's rows; ranking rows carry the run's identity.
-APPEND_ONLY_LOGS = ("ops_audit.recommendation_log", "ops_audit.config_assignment_log")
+APPEND_ONLY_LOGS = ("ops_audit.recommendation_log", "ops_audit.config_assignment_log", "ops_audit.export_log",
+                    "ops.qa_violations")  # every run appends its own rows (findings and writes are per run)
 RUN_IDENTITY_COLUMNS = ("run_id", "generated_at")
 
 
+# Tables that observe the platform itself (50-operations §2-§4: freshness by wall clock, health evaluations, alert
+# deliveries, the run audit) and the alert rows they raise: a re-run is itself something they observe.
+OBSERVATION_TABLES = ("ops_monitor.freshness_status", "ops_monitor.system_health", "ops_monitor.alert_deliveries",
+                      "ops_audit.pipeline_runs", "ops_audit.pipeline_run_assets", "layer_07_export.api_system_health")
+OBSERVATION_ALERT_SOURCES = ("system_health", "run_failure_alert_sensor", "asset_check_alert_sensor")
+
+
 def comparable_tables(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    """What a re-run over unchanged inputs must leave identical: every table but the append-only logs, without the
-    columns naming the run that wrote them."""
-    return {name: frame.drop([c for c in RUN_IDENTITY_COLUMNS if c in frame.columns])
-            for name, frame in tables.items() if name not in APPEND_ONLY_LOGS}
+    """What a re-run over unchanged inputs must leave identical: every table but the append-only logs and the
+    platform's observations of itself, without the columns naming the run that wrote them."""
+    out = {name: frame.drop([c for c in RUN_IDENTITY_COLUMNS if c in frame.columns])
+           for name, frame in tables.items() if name not in APPEND_ONLY_LOGS + OBSERVATION_TABLES}
+    if "ops_monitor.alerts" in out:
+        out["ops_monitor.alerts"] = out["ops_monitor.alerts"].filter(
+            ~pl.col("source").is_in(list(OBSERVATION_ALERT_SOURCES)))
+    if "layer_07_export.team_sheets" in out:  # the tabs that show those alerts and the health
+        out["layer_07_export.team_sheets"] = out["layer_07_export.team_sheets"].filter(
+            ~pl.col("tab").str.ends_with("Alerts") & (pl.col("tab") != "System Health"))
+    return out
