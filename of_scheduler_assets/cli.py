@@ -191,9 +191,10 @@ def decision_summary(top: int = 5) -> list[str]:
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
             price_txt = f"${price:,.2f}" if price is not None else "free"
             lines.append(f"  {page} {local:%a %H:%M} local, {price_txt}: {shown}")
-    team = sorted(p for p in settings.exports_dir().rglob("*.xlsx")) if settings.exports_dir().exists() else []
+    root = settings.exports_dir()
+    team = sorted(root.rglob("*.xlsx"), key=lambda p: ("latest" not in p.parts, str(p))) if root.exists() else []
     if team:
-        lines.append(f"team sheets: {len(team)} workbook(s) under {settings.exports_dir()}, e.g. {team[0]}")
+        lines.append(f"team sheets: {team[0]} ({len(team)} workbook(s) under {root}, dated copies included)")
     return lines
 
 
