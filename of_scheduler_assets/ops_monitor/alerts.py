@@ -78,3 +78,32 @@ def ingestion_alerts(state: pl.DataFrame, unmapped: pl.DataFrame, *, max_attempt
         .cast(ALERT_SCHEMA)
         .sort("alert_code", "alert_id")
     )
+
+
+def planning_alerts(qa_violations: pl.DataFrame) -> pl.DataFrame:
+    """40-planning §8: every `INFEASIBLE_WINDOW` finding of the latest QA run becomes an alert (priority MEDIUM on the
+    team sheet = WARNING here, type "Schedule Check", message "Check schedule for <date>", action "Review timing")."""
+    if qa_violations.is_empty():
+        return pl.DataFrame(schema=ALERT_SCHEMA)
+    latest = qa_violations.filter(pl.col("run_at") == pl.col("run_at").max())
+    rows = [
+        dict(created_at=r["run_at"], severity="WARNING", alert_type="Schedule Check", alert_code="INFEASIBLE_WINDOW",
+             username_page=r["username_page"], key=f"{r['username_page']}|{r['date_local']}",
+             message=f"Check schedule for {r['date_local']}: {r['details']}", action_required="Review timing")
+        for r in latest.filter(pl.col("check_name") == "INFEASIBLE_WINDOW").iter_rows(named=True)
+    ]
+    if not rows:
+        return pl.DataFrame(schema=ALERT_SCHEMA)
+    return (
+        pl.DataFrame(rows)
+        .with_columns(
+            alert_id=pl.struct("alert_code", "key").map_elements(
+                lambda s: _alert_id(s["alert_code"], s["key"], None), return_dtype=pl.String),
+            source=pl.lit("planning_qa"),
+            status=pl.lit("open"),
+            resolved_at=pl.lit(None, pl.Datetime("us", "UTC")),
+        )
+        .select(list(ALERT_SCHEMA))
+        .cast(ALERT_SCHEMA)
+        .sort("username_page", "alert_id")
+    )

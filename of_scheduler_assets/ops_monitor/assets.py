@@ -13,7 +13,7 @@ import polars as pl
 
 from of_scheduler_assets.ops.onboarding import onboarding_alerts
 from of_scheduler_assets.ops_monitor import health, instance_events
-from of_scheduler_assets.ops_monitor.alerts import ALERT_SCHEMA, ingestion_alerts
+from of_scheduler_assets.ops_monitor.alerts import ALERT_SCHEMA, ingestion_alerts, planning_alerts
 from of_scheduler_assets.resources.alerting import Alert, AlertingResource
 from of_scheduler_assets.resources.clock import ClockResource
 from of_scheduler_assets.resources.config import OpsConfigResource
@@ -94,6 +94,10 @@ def alerts(context: dg.AssetExecutionContext, ops_config_file: OpsConfigResource
     freshness = warehouse.read_table(GROUP, "freshness_status")
     if freshness is not None:
         parts.append(health.freshness_alerts(freshness))
+    # the weekly plan's feasibility findings (read, not a dependency: the plan follows the day's decisions)
+    qa = warehouse.read_table("ops", "qa_violations")
+    if qa is not None:
+        parts.append(planning_alerts(qa))
     parts.extend(pipeline_alerts(context.instance, dt.datetime.now(dt.UTC)))
     frame = pl.concat([_cast(p) for p in parts]) if parts else pl.DataFrame(schema=ALERT_SCHEMA)
     frame = frame.unique("alert_id", keep="first", maintain_order=True).sort(
