@@ -8,8 +8,10 @@ Setup (own spawn child, timed and reported, not part of either side): read the s
 warehouse (found as bench_warehouse_model.py does: --warehouse, else /tmp/world1, /tmp/bench), build
 ``dim_caption``, ``fact_message_send`` and ``dim_page`` with the pure foundation transforms, plus the optional
 semantic inputs of the store (``page_health_7d``, ``page_tier_assignment``, ``page_state_daily``,
-``page_volume_profile``) with the semantic transforms, and write them as parquet into a temp dir (or --inputs DIR,
-kept and reused when it already holds them). as_of = last UTC send date + 1 day.
+``page_volume_profile``) with the semantic transforms, and the caption bank's last use per page
+(``caption_bank_last_use``, from ``stg_caption_bank`` + ``ops_config.page_aliases``; the fallback of
+``last_used_ts_page``), and write them as parquet into a temp dir (or --inputs DIR, kept and reused when it already
+holds them). as_of = last UTC send date + 1 day.
 
 Each side then runs in its own ``multiprocessing`` spawn child (ru_maxrss = that side's peak), best of --repeat:
   * polars: read the parquet inputs (timed apart), then ``page_priors`` -> ``caption_prior_tables(pages=...)`` (the
@@ -48,7 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_warehouse_model import STAGING, peak_mb, resolve_warehouse, rss_mb  # noqa: E402
 
 INPUTS = ["fact_message_send", "dim_caption", "dim_page", "page_health_7d", "page_tier_assignment",
-          "page_state_daily", "page_volume_profile"]  # fmt: skip
+          "page_state_daily", "page_volume_profile", "caption_bank_last_use"]  # fmt: skip
+PAGE_ALIASES = "ops_config.page_aliases"
 
 # key numbers per output: ("sum", col) Σ as float (NaN -> null); ("nulls", col) null count; ("count", col) counts per
 # value; ("listlen", col) Σ list lengths.
@@ -118,6 +121,7 @@ def setup_inputs(warehouse: str, as_of_iso: str, out_dir: str) -> dict:
     """Foundation + semantic inputs from the staging tables (as bench_warehouse_model's polars side), as parquet."""
     from of_scheduler_assets.layer_02_staging.ingest import latest_snapshots
     from of_scheduler_assets.layer_03_foundation import transforms as F
+    from of_scheduler_assets.layer_03_foundation.bank_last_use import caption_bank_last_use
     from of_scheduler_assets.layer_04_semantic import transforms as S
     from of_scheduler_assets.resources.warehouse import open_duckdb, read_duckdb_table
 
@@ -127,6 +131,7 @@ def setup_inputs(warehouse: str, as_of_iso: str, out_dir: str) -> dict:
     s = time.perf_counter()
     con = open_duckdb(warehouse, read_only=True)
     stg = {k: read_duckdb_table(con, f"SELECT * FROM {v}") for k, v in STAGING.items()}
+    aliases = read_duckdb_table(con, f"SELECT * FROM {PAGE_ALIASES}")
     con.close()
     t["read staging"] = time.perf_counter() - s
     s = time.perf_counter()
@@ -139,6 +144,7 @@ def setup_inputs(warehouse: str, as_of_iso: str, out_dir: str) -> dict:
     dim_page = F.build_dim_page(
         stg["page_registry"], stg["stg_creator_stats"], ev, stg["stg_scheduler_assignments"], None, now=now
     )
+    bank_last_use, _ = caption_bank_last_use(stg["stg_caption_bank"], aliases, dim_page)
     t["foundation"] = time.perf_counter() - s
     s = time.perf_counter()
     health = S.page_health_7d(fact, dim_page, stg["stg_creator_stats"], as_of)
@@ -151,6 +157,7 @@ def setup_inputs(warehouse: str, as_of_iso: str, out_dir: str) -> dict:
         "page_tier_assignment": S.page_tier_assignment(health, as_of, thresholds=thr, pages=dim_page),
         "page_state_daily": S.page_state_daily(health, as_of),
         "page_volume_profile": S.page_volume_profile(fact, as_of),
+        "caption_bank_last_use": bank_last_use,
     }
     t["semantic inputs"] = time.perf_counter() - s
     s = time.perf_counter()
@@ -201,7 +208,7 @@ def polars_side(inputs: str, as_of_iso: str, repeat: int) -> dict:
         out["feature_store"] = feature_store(
             fact, dim_caption, dim_page, cp, pp, as_of=as_of, caption_lift=lift, page_health_7d=inp["page_health_7d"],
             page_tier_assignment=inp["page_tier_assignment"], page_state_daily=inp["page_state_daily"],
-            page_volume_profile=inp["page_volume_profile"],
+            page_volume_profile=inp["page_volume_profile"], bank_last_use=inp["caption_bank_last_use"],
         )  # fmt: skip
         t["feature_store"] = time.perf_counter() - s
         del inp, fact, dim_caption, dim_page, pp, cp, lift
@@ -492,6 +499,9 @@ WITH ev AS (
     count(DISTINCT send_date_local) FILTER ({wins[90]}) AS active_days_90d,
     count(*) FILTER (send_date_local = {A}) AS uses_today, bool_or({wins[7]}) AS _used_here_7d
   FROM fs_base GROUP BY 1, 2
+), bank AS (  -- the bank's last use on the page: only for pairs without a report send in the window
+  SELECT username_page, caption_id, max(bank_last_used_ts_utc) AS _bank_last_used FROM caption_bank_last_use
+  WHERE bank_last_used_ts_utc <= {NOW} AND bank_last_used_ts_utc > {NOW} - INTERVAL 365 DAY GROUP BY 1, 2
 ), use_c AS (
   SELECT caption_id, max(sending_ts_utc) AS last_used_ts_any, count(*) AS send_events_all_pages_365d,
     count(*) FILTER ({wins[7]}) AS uses_7d_all_pages, count(DISTINCT username_page) FILTER ({wins[7]}) AS _pages_7d
@@ -536,7 +546,9 @@ WITH ev AS (
 ), j AS (
   SELECT u.*, perf.* EXCLUDE (username_page, caption_id), cap_hod.* EXCLUDE (username_page, caption_id),
     cap_dow.best_dow_local, page_hod._page_best_hod, page_dow._page_best_dow,
-    use_pc.* EXCLUDE (username_page, caption_id), use_c.* EXCLUDE (caption_id), fam.family_recent_uses_28d,
+    use_pc.* EXCLUDE (username_page, caption_id, last_used_ts_page),
+    coalesce(use_pc.last_used_ts_page, bank._bank_last_used) AS last_used_ts_page,
+    use_c.* EXCLUDE (caption_id), fam.family_recent_uses_28d,
     ctx.rps_slump_pct, ctx.night_owl_share, health.avg_spend_per_txn_7d, health.renew_on_rate, tier.tier,
     state.page_state, vol.page_fatigue_risk, cap_pri.* EXCLUDE (username_page, caption_id, n_cp, smoothing_weight,
     q_bar), page_row._pg_p_buy, page_row._pg_p_open, pp.mu_P, pp.mu_open_P, pp.beta_P AS _beta, pp.ref_price,
@@ -550,6 +562,7 @@ WITH ev AS (
   LEFT JOIN page_hod USING (username_page)
   LEFT JOIN page_dow USING (username_page)
   LEFT JOIN use_pc USING (username_page, caption_id)
+  LEFT JOIN bank USING (username_page, caption_id)
   LEFT JOIN use_c USING (caption_id)
   LEFT JOIN fam ON fam.username_page = u.username_page AND fam.family_key = u.family_key
   LEFT JOIN ctx USING (username_page)

@@ -34,10 +34,9 @@ store would only add memory the ranker never touches; --full-features passes eve
 Measured per factor: ``rank_next24`` wall time (best of --repeat; the first call, Numba JIT load included, is shown
 apart), rows out, ranked slots, fallback / no-caption / explored slots, RSS before the call (inputs in memory) and the
 child's peak RSS (ru_maxrss) - the ranking step's own peak is peak minus before. A watchdog kills a child whose RSS
-passes --max-gb (the machine is shared). The ranker is not started at a factor whose peak, projected linearly from the
-largest factor measured, would pass --max-gb: its projected time and peak are printed instead, and the baseline still
-runs there. (At scale 1.0 the ranker holds ~60 bytes per (slot, candidate) cell in dense per-page matrices until the
-global pass, ~7 GiB for 150 pages x 35k captions x 24 slots, so factor 10 needs far more than this machine's 24 GB.)
+passes --max-gb (the machine is shared) and the point is reported as killed. (The ranker keeps ~70 bytes per
+candidate for the global pass and no slots x candidates matrix; the inputs themselves - ~160 bytes per feature row in
+polars - dominate the child's memory at factor 10.)
 
 Baseline (own spawn child per factor, the same parquet inputs scaled the same way in SQL into a file-backed temporary
 database with memory_limit --duckdb-memory-gb, loading timed apart): DuckDB ``CREATE TEMP TABLE`` of the top 10 per
@@ -92,7 +91,7 @@ def setup_rank_inputs(fs_dir: str, out_dir: str) -> dict:
 
     from of_scheduler_assets.layer_04_semantic import transforms as S
     from of_scheduler_assets.layer_05_ml.features import feature_store
-    from of_scheduler_assets.layer_05_ml.priors import caption_priors, page_priors
+    from of_scheduler_assets.layer_05_ml.priors import caption_prior_tables, page_priors
     from of_scheduler_assets.layer_06_rankings import allocation, slots
     from of_scheduler_assets.resources.ranker_config import load_ranker_config
 
@@ -109,13 +108,14 @@ def setup_rank_inputs(fs_dir: str, out_dir: str) -> dict:
     s = time.perf_counter()
     pp = page_priors(fact, dim_page, now, half_life_days=cfg.stats_half_life_days, window_days=cfg.stats_window_days,
                      nu_sends=cfg.nu_sends, nu_page_sends=cfg.nu_page_sends)  # fmt: skip
-    cp = caption_priors(fact, dim_page, now, half_life_days=cfg.stats_half_life_days,
-                        window_days=cfg.stats_window_days, nu_sends=cfg.nu_sends, nu_page_sends=cfg.nu_page_sends,
-                        lift_prior_events=cfg.lift_prior_events, pages=pp)  # fmt: skip
+    # the compact pair the ml_priors asset stores (and the ranking asset reads), not the full expansion
+    cp, lift = caption_prior_tables(fact, dim_page, now, half_life_days=cfg.stats_half_life_days,
+                                    window_days=cfg.stats_window_days, nu_sends=cfg.nu_sends,
+                                    nu_page_sends=cfg.nu_page_sends, lift_prior_events=cfg.lift_prior_events, pages=pp)  # fmt: skip
     t["priors"] = time.perf_counter() - s
     s = time.perf_counter()
     features = feature_store(
-        fact, dim_caption, dim_page, cp, pp, as_of=now, page_health_7d=inp["page_health_7d"],
+        fact, dim_caption, dim_page, cp, pp, as_of=now, caption_lift=lift, page_health_7d=inp["page_health_7d"],
         page_tier_assignment=inp["page_tier_assignment"], page_state_daily=inp["page_state_daily"],
         page_volume_profile=inp["page_volume_profile"], min_samples_for_exploitation=cfg.min_samples_for_exploitation,
         min_reuse_days=cfg.min_reuse_days, half_life_days=cfg.stats_half_life_days, window_days=cfg.stats_window_days,
@@ -509,20 +509,10 @@ def setup_fs(args, fs_dir: Path) -> None:
 
 
 def measure(inputs: str, factors: list[float], args, max_mb: float) -> list[dict]:
-    """Both sides at every factor; the ranker is not started at a factor whose peak, projected linearly from the
-    largest factor measured so far, passes the budget (the baseline still runs there)."""
+    """Both sides at every factor (the ranker not after a factor where it failed or was killed)."""
     results: list[dict] = []
     for f in factors:
         r: dict = {"factor": f, "ranker": {}, "duckdb": {}}
-        ref = max((x for x in results if "peak_mb" in x["ranker"]), key=lambda x: x["factor"], default=None)
-        if ref is not None and f > ref["factor"]:
-            k = f / ref["factor"]
-            proj_mb, proj_s = ref["ranker"]["peak_mb"] * k, min(ref["ranker"]["times"]) * k
-            if proj_mb > max_mb:
-                r["ranker"] = {"skipped": f"not run: peak projected linearly from factor {fmt_factor(ref['factor'])}"
-                                          f" ~{proj_mb / 1024:,.0f} GiB > --max-gb {args.max_gb:g} (time ~{proj_s:,.0f} s)",
-                               "proj_mb": proj_mb, "proj_s": proj_s}  # fmt: skip
-                print(f"factor {fmt_factor(f)}: ranker {r['ranker']['skipped']}", flush=True)
         failed = [x["factor"] for x in results if "error" in x["ranker"] and x["factor"] < f]
         if args.skip_ranker:
             r["ranker"] = {"skipped": "not run (--skip-ranker)"}
@@ -617,8 +607,8 @@ def report(results: list[dict], args) -> None:
                 parts.append(f"ranker time x{min(rk['times']) / min(rk1['times']):.2f}, peak RSS "
                              f"x{rk['peak_mb'] / rk1['peak_mb']:.2f}, step RSS "
                              f"x{(rk['peak_mb'] - rk['before_mb']) / max(1.0, rk1['peak_mb'] - rk1['before_mb']):.2f}")  # fmt: skip
-            elif "proj_mb" in rk:
-                parts.append(f"ranker not run (projected ~{rk['proj_s']:,.0f} s, ~{rk['proj_mb'] / 1024:,.0f} GiB)")
+            elif rk.get("error") or rk.get("skipped"):
+                parts.append(f"ranker: {rk.get('error') or rk.get('skipped')}")
             if ok(db) and ok(db1):
                 parts.append(f"duckdb time x{min(db['times']) / min(db1['times']):.2f}, peak RSS "
                              f"x{db['peak_mb'] / db1['peak_mb']:.2f}")  # fmt: skip

@@ -25,7 +25,8 @@ REFERENCE_BRANCH = dg.AssetSelection.assets(
     ["layer_02_staging", "scheduler_assignment_pages"],
 )
 OPS = dg.AssetSelection.assets(["ops", "quarantine_rows"], ["ops", "unmapped_usernames"])
-CAPTION_LIBRARY = dg.AssetSelection.assets(["layer_03_foundation", "dim_caption"], ["ops_audit", "tos_audit"])
+CAPTION_LIBRARY = dg.AssetSelection.assets(["layer_03_foundation", "dim_caption"], ["ops_audit", "tos_audit"],
+                                           ["layer_03_foundation", "caption_bank_last_use"])
 DIMENSIONS = dg.AssetSelection.assets(
     ["layer_03_foundation", "page_universe"], ["layer_03_foundation", "dim_page"], ["layer_03_foundation", "dim_scheduler"], ["layer_03_foundation", "dim_creator"]
 )

@@ -1,10 +1,16 @@
-"""The global assignment pass of the ranker (spec 30 §5.10, §7.3): primaries, ε-exploration and fallback.
+"""The global assignment pass of the ranker (spec 30 §5.10, §7.3): primaries, ε-exploration and fallback, and the
+score components of any (slot, candidate) pair evaluated on demand from per-candidate and per-slot factors.
 
 One thread, slots in a fixed order given by the caller. Pages, slots and candidates arrive as flat arrays with CSR
 offsets (see `assign_primaries`); the dynamic state (primaries of this run per page-day, agency-wide uses in the last
 24 h) lives in linked lists inside the kernel, so the result does not depend on any ordering assumption beyond the
 processing order itself. Strings and hashes stay outside: caption identity is a global integer id per caption, the
 ε draws arrive as arrays.
+
+Nothing here holds a slots × candidates matrix: a pair's components are a handful of multiplications of its slot's
+factors (`SLOT_F`) and its candidate's factors (`CAND_F`), so they are recomputed wherever they are read (`pair_values`),
+and the diversity penalties need only the best slot of each candidate per local date (`best_slots`) and the sparse
+cross-page conflicts (`cross_page_flags`). Memory is O(candidates + slots), not O(candidates × slots).
 """
 
 from __future__ import annotations
@@ -12,8 +18,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from of_scheduler_assets.kernels.codes import ALREADY_PRIMARY_TODAY, FALLBACK_RELAXABLE_MASK, MAX_DAILY_USES_REACHED
-from of_scheduler_assets.kernels.score import score_slot
+from of_scheduler_assets.kernels.codes import (
+    ALREADY_PRIMARY_TODAY,
+    CAND_F,
+    FALLBACK_RELAXABLE_MASK,
+    MAX_DAILY_USES_REACHED,
+    PEN_PARAMS,
+    SLOT_F,
+)  # fmt: skip
+
+__all__ = ["CAND_F", "PEN_PARAMS", "SLOT_F"]
 
 #: out_kind values.
 KIND_RANKED = 0
@@ -21,10 +35,204 @@ KIND_FALLBACK = 1
 KIND_NONE = 2
 #: 24 h in microseconds (the `max_daily_uses` window).
 DAY_US = 86_400_000_000
-#: Page parameter columns of `page_score` and `page_rules`.
-SCORE_PARAMS = ("beta", "nu", "c", "cap_mult", "novelty_weight", "new_caption_boost", "mu_P", "mu_open_P")
 RULE_PARAMS = ("explore_pool_size", "top_k", "max_daily_uses")
+#: Floor of the penalty base max(tm × exploit, floor) (§7.2).
+PENALTY_FLOOR = 0.0005
 _HARD_MASK = ~FALLBACK_RELAXABLE_MASK & 0xFFFF
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _slot(g, slot_is_ppv, slot_allowed, slot_f):
+    """The factors of slot row g: (is_ppv, q, q^(1−β), novelty scale, tm, allowed categories)."""
+    return slot_is_ppv[g], slot_f[g, 0], slot_f[g, 1], slot_f[g, 2], slot_f[g, 3], slot_allowed[g]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _components(ppv, q, qf, sc, tm, ca, cand_f):
+    """(exploit, ucb, novelty, final_pre) of candidate row `ca` at a slot with factors (ppv, q, qf, sc, tm) (§5.9,
+    §7.2): PPV: q^(1−β) × p q̄^β, q × ucb_unit, novelty_unit × q μ_P (all 0 when q <= 0); other slots: p_open,
+    ucb_open_unit, novelty_unit × μ_open,P; final_pre = tm × (exploit + ucb + novelty)."""
+    if ppv:
+        if q > 0.0:
+            e = qf * cand_f[ca, 0]
+            u = q * cand_f[ca, 1]
+            n = cand_f[ca, 4] * sc
+        else:
+            e = 0.0
+            u = 0.0
+            n = 0.0
+    else:
+        e = cand_f[ca, 3]
+        u = cand_f[ca, 2]
+        n = cand_f[ca, 4] * sc
+    return e, u, n, tm * (e + u + n)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _penalised(pre, e, tm, same, cross, ms, mc, ban):
+    """(penalty, final) of an eligible, scorable pair (§7.2): base = max(tm × exploit, PENALTY_FLOOR); penalty =
+    ms × base × same (+ mc × base × cross unless ban); final = final_pre − penalty, −inf for a banned conflict."""
+    base = tm * e
+    if base < PENALTY_FLOOR:
+        base = PENALTY_FLOOR
+    pen = (ms * base) * (1.0 if same else 0.0)
+    if ban:
+        return pen, (-np.inf if cross else pre - pen)
+    pen = pen + (mc * base) * (1.0 if cross else 0.0)
+    return pen, pre - pen
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def pair_values(g, s_loc, ca, a, A, p, slot_is_ppv, slot_allowed, slot_f, slot_dayidx, cat_bits, cand_f, elig_mask,
+                best_off, best_slot, cross_row, cross_flags, page_pen):  # fmt: skip
+    """Every component of candidate `a` (row `ca`) of page `p` (A candidates) at slot `s_loc` (row `g`):
+    (exploit, ucb, novelty, final_pre, scorable, ok, same_day, cross_page, penalty, final).
+
+    scorable = the category fits and final_pre is not NaN; ok = scorable and eligible (mask 0); on ok pairs:
+    same_day = the slot is not the candidate's best slot of its local date (`best_slot`), cross_page =
+    `cross_flags` row of the candidate (−1 = none) at the slot, and `_penalised` gives penalty and final; final is
+    −inf on pairs that are not ok. The same_day flag is reported only when the same-day multiplier is > 0."""
+    ppv, q, qf, sc, tm, allowed = _slot(g, slot_is_ppv, slot_allowed, slot_f)
+    e, u, n, pre = _components(ppv, q, qf, sc, tm, ca, cand_f)
+    scorable = (cat_bits[ca] & allowed) != 0 and not np.isnan(pre)
+    ok = scorable and elig_mask[ca] == 0
+    same = False
+    cross = False
+    pen = 0.0
+    final = -np.inf
+    if ok:
+        same = best_slot[best_off[p] + slot_dayidx[g] * A + a] != s_loc
+        r = cross_row[ca]
+        cross = r >= 0 and cross_flags[r, s_loc]
+        pen, final = _penalised(pre, e, tm, same, cross, page_pen[p, 0], page_pen[p, 1], page_pen[p, 2] != 0.0)
+        same = same and page_pen[p, 0] > 0.0
+    return e, u, n, pre, scorable, ok, same, cross, pen, final
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def price_adjusted(p, q_bar, beta):
+    """p × q̄^β per candidate (`CAND_F` p_adj; the pow of `score_slot`)."""
+    out = np.empty(p.shape[0])
+    for i in range(p.shape[0]):
+        out[i] = p[i] * q_bar[i] ** beta
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def best_slots(g0, S, co, A, slot_is_ppv, slot_allowed, slot_f, slot_dayidx, cat_bits, cand_f, elig_mask, n_days):
+    """Per local date (`slot_dayidx` of the page's slots g0 … g0+S−1, codes 0 … n_days−1) and candidate (rows co …
+    co+A−1): the page slot index with the highest final_pre among the slots where the pair is ok (eligible and
+    scorable), the earliest on ties; the date's first slot when the pair is ok nowhere. int64[n_days × A]."""
+    out = np.full(n_days * A, -1, dtype=np.int64)
+    best_v = np.full(n_days * A, -np.inf)
+    for s in range(S):
+        g = g0 + s
+        ppv, q, qf, sc, tm, allowed = _slot(g, slot_is_ppv, slot_allowed, slot_f)
+        d = slot_dayidx[g] * A
+        for a in range(A):
+            ca = co + a
+            v = -np.inf
+            if elig_mask[ca] == 0 and (cat_bits[ca] & allowed) != 0:
+                pre = _components(ppv, q, qf, sc, tm, ca, cand_f)[3]
+                if not np.isnan(pre):
+                    v = pre
+            if out[d + a] < 0:
+                out[d + a] = s
+                best_v[d + a] = v
+            elif v > best_v[d + a]:
+                out[d + a] = s
+                best_v[d + a] = v
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def cross_page_flags(gids, slot_ts, page, occ_off, occ_ts, occ_page, h_us):
+    """Cross-page conflicts of one page (§7.2): candidate a conflicts at slot s when its caption (`gids[a]`) is the
+    provisional top-1 of ANOTHER page at a slot within [ts − h, ts + h]. Occurrences: (ts, page) of caption g are
+    occ_ts/occ_page[occ_off[g]:occ_off[g+1]], sorted by ts. Returns (row int64[A]: −1 or the candidate's row of
+    flags, flags bool[R, S])."""
+    A = gids.shape[0]
+    S = slot_ts.shape[0]
+    row = np.full(A, -1, dtype=np.int64)
+    n_occ = 0
+    for a in range(A):
+        if occ_off[gids[a] + 1] > occ_off[gids[a]]:
+            n_occ += 1
+    flags = np.zeros((n_occ, S), dtype=np.bool_)
+    r = 0
+    for a in range(A):
+        lo, hi = occ_off[gids[a]], occ_off[gids[a] + 1]
+        if hi == lo:
+            continue
+        seg = occ_ts[lo:hi]
+        hit = False
+        for s in range(S):
+            k = lo + np.searchsorted(seg, slot_ts[s] - h_us, side="left")
+            while k < hi and occ_ts[k] <= slot_ts[s] + h_us:
+                if occ_page[k] != page:
+                    flags[r, s] = True
+                    hit = True
+                    break
+                k += 1
+        if hit:
+            row[a] = r
+            r += 1
+    return row, flags[:r].copy()
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def final_ranges(slot_page, slot_off, cand_off, slot_is_ppv, slot_allowed, slot_f, slot_dayidx, cat_bits, cand_f,
+                 elig_mask, best_off, best_slot, cross_row, cross_flags, page_pen):  # fmt: skip
+    """Per slot: min and max of the finite `final` (`pair_values`) over the page's ok candidates (+inf / −inf when
+    none), the range of `score_normalized` on ranked slots."""
+    S = slot_page.shape[0]
+    lo_v = np.full(S, np.inf)
+    hi_v = np.full(S, -np.inf)
+    for p in range(slot_off.shape[0] - 1):
+        co = cand_off[p]
+        A = cand_off[p + 1] - co
+        ms, mc, ban = page_pen[p, 0], page_pen[p, 1], page_pen[p, 2] != 0.0
+        for g in range(slot_off[p], slot_off[p + 1]):
+            s_loc = g - slot_off[p]
+            ppv, q, qf, sc, tm, allowed = _slot(g, slot_is_ppv, slot_allowed, slot_f)
+            bo = best_off[p] + slot_dayidx[g] * A
+            lo, hi = np.inf, -np.inf
+            for a in range(A):
+                ca = co + a
+                if elig_mask[ca] != 0 or (cat_bits[ca] & allowed) == 0:
+                    continue
+                e, _, _, pre = _components(ppv, q, qf, sc, tm, ca, cand_f)
+                if np.isnan(pre):
+                    continue
+                r = cross_row[ca]
+                f = _penalised(pre, e, tm, best_slot[bo + a] != s_loc, r >= 0 and cross_flags[r, s_loc], ms, mc, ban)[1]
+                if np.isfinite(f):
+                    lo = f if f < lo else lo
+                    hi = f if f > hi else hi
+            lo_v[g], hi_v[g] = lo, hi
+    return lo_v, hi_v
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def pair_components(pair_slot, pair_cand, slot_page, slot_off, cand_off, slot_is_ppv, slot_allowed, slot_f,
+                    slot_dayidx, cat_bits, cand_f, elig_mask, best_off, best_slot, cross_row, cross_flags, page_pen):  # fmt: skip
+    """`pair_values` of the pairs (slot row, local candidate index): float64[n, 6] (exploit, ucb, novelty, final_pre,
+    penalty, final) and bool[n, 2] (same_day, cross_page)."""
+    n = pair_slot.shape[0]
+    vals = np.empty((n, 6))
+    flags = np.zeros((n, 2), dtype=np.bool_)
+    for i in range(n):
+        g = pair_slot[i]
+        p = slot_page[g]
+        co = cand_off[p]
+        a = pair_cand[i]
+        e, u, nv, pre, _, _, same, cross, pen, final = pair_values(
+            g, g - slot_off[p], co + a, a, cand_off[p + 1] - co, p, slot_is_ppv, slot_allowed, slot_f, slot_dayidx,
+            cat_bits, cand_f, elig_mask, best_off, best_slot, cross_row, cross_flags, page_pen,
+        )  # fmt: skip
+        vals[i, 0], vals[i, 1], vals[i, 2], vals[i, 3], vals[i, 4], vals[i, 5] = e, u, nv, pre, pen, final
+        flags[i, 0], flags[i, 1] = same, cross
+    return vals, flags
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -55,25 +263,77 @@ def _blocked(ca, gid, day, ts, max_uses, prim_head, prim_next, prim_day, use_off
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _ordered(idx, final, frow):
-    """The valid entries of `idx` (>= 0, final > −inf) by final desc, then candidate index asc."""
+def _ordered(idx, vals):
+    """The entries of `idx` (>= 0) whose `vals` > −inf, by value desc, then candidate index asc."""
     n = 0
     for j in range(idx.shape[0]):
-        a = idx[j]
-        if a >= 0 and final[frow + a] > -np.inf:
+        if idx[j] >= 0 and vals[j] > -np.inf:
             n += 1
     sel = np.empty(n, dtype=np.int64)
+    key = np.empty(n, dtype=np.float64)
     n = 0
     for j in range(idx.shape[0]):
-        a = idx[j]
-        if a >= 0 and final[frow + a] > -np.inf:
-            sel[n] = a
+        if idx[j] >= 0 and vals[j] > -np.inf:
+            sel[n] = idx[j]
+            key[n] = vals[j]
             n += 1
-    sel = np.sort(sel)
-    key = np.empty(n, dtype=np.float64)
-    for j in range(n):
-        key[j] = -final[frow + sel[j]]
+    o = np.argsort(sel)
+    sel = sel[o]
+    key = -key[o]
     return sel[np.argsort(key, kind="mergesort")]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _top_unblocked(g, co, A, top_m, day, ts, max_uses, slot_is_ppv, slot_allowed, slot_f, cat_bits, cand_f, cand_gid,
+                   elig_mask, prim_head, prim_next, prim_day, use_off, use_ts, run_head, run_next, run_ts):  # fmt: skip
+    """Re-scoring of slot row g: the top `top_m` local candidates by final_pre desc, index asc, among the eligible,
+    scorable and unblocked ones (`score_slot` on the slot with the blocked candidates masked); −1 padded.
+
+    The blocked test (`_blocked`, the costly part) runs only on the best candidates: the K best by final_pre (ties at
+    the cut included) are walked in order, K growing ×4 until top_m unblocked ones are found or every candidate is
+    in. Every candidate outside the walked set scores below all of it, so the result is the exact top_m."""
+    idx = np.empty(A, dtype=np.int64)
+    key = np.empty(A, dtype=np.float64)
+    n = 0
+    ppv, q, qf, sc, tm, allowed = _slot(g, slot_is_ppv, slot_allowed, slot_f)
+    for a in range(A):
+        if elig_mask[co + a] == 0 and (cat_bits[co + a] & allowed) != 0:
+            pre = _components(ppv, q, qf, sc, tm, co + a, cand_f)[3]
+            if not np.isnan(pre):
+                idx[n] = a
+                key[n] = -pre
+                n += 1
+    out = np.full(top_m, -1, dtype=np.int64)
+    k = 2 * top_m
+    while True:
+        if n > k:
+            cut = np.partition(key[:n].copy(), k - 1)[k - 1]
+            m = 0
+            for j in range(n):
+                if key[j] <= cut:
+                    m += 1
+            sel = np.empty(m, dtype=np.int64)
+            m = 0
+            for j in range(n):
+                if key[j] <= cut:
+                    sel[m] = j
+                    m += 1
+        else:
+            sel = np.arange(n)
+        sel = sel[np.argsort(key[sel], kind="mergesort")]  # sel is in index order: ties stay by index
+        w = 0
+        for j in range(sel.shape[0]):
+            a = idx[sel[j]]
+            if _blocked(co + a, cand_gid[co + a], day, ts, max_uses, prim_head, prim_next, prim_day, use_off, use_ts,
+                        run_head, run_next, run_ts) == 0:  # fmt: skip
+                out[w] = a
+                w += 1
+                if w == top_m:
+                    return out
+        if sel.shape[0] == n:
+            return out
+        out[:] = -1
+        k *= 4
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -82,32 +342,27 @@ def assign_primaries(
     slot_page,
     slot_ts,
     slot_day,
+    slot_dayidx,
     u_eps,
     u_pick,
     top_idx,
     n_elig,
     slot_is_ppv,
-    slot_price,
     slot_allowed,
-    slot_tm,
+    slot_f,
     cand_off,
     slot_off,
-    dense_off,
-    final,
-    final_pre,
-    scorable,
+    best_off,
+    best_slot,
     cand_gid,
     elig_mask,
     hours_since_use_page,
     cat_bits,
-    p_buy,
-    n_buy,
-    q_bar,
-    p_open,
-    n_open,
-    novelty_lvl,
+    cand_f,
+    cross_row,
+    cross_flags,
     page_eps,
-    page_score,
+    page_pen,
     page_rules,
     use_off,
     use_ts,
@@ -119,30 +374,28 @@ def assign_primaries(
     Layout (P pages, S slots in total, A candidates in total, G distinct captions):
       pages: cand_off int64[P+1] (candidates of page p are rows cand_off[p]:cand_off[p+1], in caption_id order; local
         index a = row − cand_off[p]), slot_off int64[P+1] (slots of page p, in the page's slot order; local slot
-        index s = row − slot_off[p]), dense_off int64[P+1] (page p's dense [S_p, A_p] matrices start there, row-major);
-        page_eps float64[P] (ε); page_score float64[P, 8] (`SCORE_PARAMS`: β, ν, c, cap_mult, novelty_weight,
-        new_caption_boost, μ_P, μ_open,P, for the re-scoring with `score_slot`); page_rules int64[P, 3]
-        (`RULE_PARAMS`: explore_pool_size, top_k, max_daily_uses).
-      slots (S): slot_page int64; slot_ts int64 (UTC µs); slot_day int64 (the page's local date, any integer code);
-        u_eps, u_pick float64 (hash_uniform(seed_key + "|eps" / "|pick")); top_idx int64[S, M] and n_elig int64 (the
-        `score_slot` result of the page: top M local indices by final_pre, −1 padded, and the count of scorable
-        eligible candidates); slot_is_ppv bool, slot_price float64, slot_allowed uint32, slot_tm float64 (the
-        `score_slot` slot inputs).
-      dense: final float64[·] (final score after diversity penalties, −inf when ineligible, banned or not scorable),
-        final_pre float64[·] (score before penalties, eligibility ignored; only read for the fallback pool's range),
-        scorable bool[·] (category fits the slot and final_pre is not NaN; eligibility ignored).
+        index s = row − slot_off[p]); page_eps float64[P] (ε); page_pen float64[P, 3] (`PEN_PARAMS`); page_rules
+        int64[P, 3] (`RULE_PARAMS`: explore_pool_size, top_k, max_daily_uses).
+      slots (S): slot_page int64; slot_ts int64 (UTC µs); slot_day int64 (the page's "day" code of the one-primary
+        rule, any integer); slot_dayidx int64 (index of the slot's local date within its page, for the same-day
+        penalty); u_eps, u_pick float64 (hash_uniform(seed_key + "|eps" / "|pick")); top_idx int64[S, M] and n_elig
+        int64 (the `score_slot` result of the page: top M local indices by final_pre, −1 padded, and the count of
+        scorable eligible candidates); slot_is_ppv bool, slot_allowed uint32 (categories allowed), slot_f
+        float64[S, 4] (`SLOT_F`).
       candidates (A): cand_gid int64 (global caption id in [0, G)), elig_mask uint16 (§5.7 slot-independent mask),
-        hours_since_use_page float64 (+inf = never), and the `score_slot` candidate inputs cat_bits uint32, p_buy,
-        n_buy, q_bar, p_open, n_open, novelty_lvl float64.
+        hours_since_use_page float64 (+inf = never), cat_bits uint32, cand_f float64[A, 5] (`CAND_F`), cross_row
+        int64 (−1, or the candidate's row of cross_flags bool[R, max S_p]: the page's cross-page conflicts per slot).
+      best_off int64[P+1], best_slot int64[·]: page p's `best_slots` result (n_days × A_p) starts at best_off[p].
       agency-wide uses before this run: use_off int64[G+1], use_ts int64[·] (UTC µs, sorted within each caption).
       order int64[T]: slot rows in processing order ((slot_ts_utc, username_page, slot_type) in the ranker).
       top_m: the M of `score_slot` for re-scoring; k_max >= every top_k.
+    A pair's final score and final_pre are `pair_values` (final −inf: not eligible, not scorable or banned).
 
     Per slot, in `order`: a candidate is blocked when it is already primary on the page's `slot_day`, or when its
     agency-wide uses in (ts − 24 h, ts] (before this run, plus the primaries of this run) reach max_daily_uses.
     1. allowed = the first max(explore_pool_size, top_k) unblocked candidates of top_idx ordered by final desc, index
-       asc; if none while n_elig exceeds the valid entries of top_idx, the slot is re-scored by `score_slot` with the
-       blocked candidates masked and allowed is taken from that top M the same way.
+       asc; if none while n_elig exceeds the valid entries of top_idx, the slot is re-scored (top M by final_pre
+       with the blocked candidates masked, as `score_slot`) and allowed is taken from that top M the same way.
     2. greedy g = allowed[0]; pool = the first explore_pool_size of allowed, sorted by index; explored =
        u_eps < ε; primary = pool[min(|pool| − 1, ⌊u_pick × |pool|⌋)] when explored, else g; probability =
        (1 − ε) × [primary = g] + ε / |pool|; ranks 2… = allowed without the primary, up to top_k in all.
@@ -186,7 +439,6 @@ def assign_primaries(
         if A == 0:
             continue
         s_loc = g_slot - slot_off[p]
-        frow = dense_off[p] + s_loc * A
         ts = slot_ts[g_slot]
         day = slot_day[g_slot]
         eps = page_eps[p]
@@ -195,7 +447,16 @@ def assign_primaries(
         max_uses = page_rules[p, 2]
         need = pool_size if pool_size > top_k else top_k
 
-        cand = _ordered(top_idx[g_slot], final, frow)
+        idx = top_idx[g_slot]
+        vals = np.empty(idx.shape[0])
+        for j in range(idx.shape[0]):
+            a = idx[j]
+            vals[j] = -np.inf
+            if a >= 0:
+                vals[j] = pair_values(g_slot, s_loc, co + a, a, A, p, slot_is_ppv, slot_allowed, slot_f, slot_dayidx,
+                                      cat_bits, cand_f, elig_mask, best_off, best_slot, cross_row, cross_flags,
+                                      page_pen)[9]  # fmt: skip
+        cand = _ordered(idx, vals)
         allowed = np.empty(need, dtype=np.int64)
         n_al = 0
         for j in range(cand.shape[0]):
@@ -208,24 +469,26 @@ def assign_primaries(
                 if n_al == need:
                     break
         if n_al == 0 and n_elig[g_slot] > cand.shape[0]:
-            mask2 = elig_mask[co : co + A].copy()
-            any_extra = False
+            # every candidate of `cand` is blocked; without one, any blocked candidate at all (masked ones too)
+            any_extra = cand.shape[0] > 0
             for a in range(A):
-                b = _blocked(co + a, cand_gid[co + a], day, ts, max_uses, prim_head, prim_next, prim_day, use_off,
-                             use_ts, run_head, run_next, run_ts)  # fmt: skip
-                if b != 0:
-                    any_extra = True
-                    mask2[a] |= np.uint16(b)
+                if any_extra:
+                    break
+                any_extra = _blocked(co + a, cand_gid[co + a], day, ts, max_uses, prim_head, prim_next, prim_day,
+                                     use_off, use_ts, run_head, run_next, run_ts) != 0  # fmt: skip
             if any_extra:
-                ps = page_score[p]
-                idx2, _, _, _ = score_slot(
-                    mask2, cat_bits[co : co + A], p_buy[co : co + A], n_buy[co : co + A], q_bar[co : co + A],
-                    p_open[co : co + A], n_open[co : co + A], novelty_lvl[co : co + A],
-                    slot_is_ppv[g_slot : g_slot + 1], slot_price[g_slot : g_slot + 1],
-                    slot_allowed[g_slot : g_slot + 1], slot_tm[g_slot : g_slot + 1],
-                    ps[0], ps[1], ps[2], ps[3], ps[4], ps[5], ps[6], ps[7], top_m,
-                )  # fmt: skip
-                cand = _ordered(idx2[0], final, frow)
+                idx2 = _top_unblocked(g_slot, co, A, top_m, day, ts, max_uses, slot_is_ppv, slot_allowed, slot_f,
+                                      cat_bits, cand_f, cand_gid, elig_mask, prim_head, prim_next, prim_day, use_off,
+                                      use_ts, run_head, run_next, run_ts)  # fmt: skip
+                vals2 = np.empty(idx2.shape[0])
+                for j in range(idx2.shape[0]):
+                    a = idx2[j]
+                    vals2[j] = -np.inf
+                    if a >= 0:
+                        vals2[j] = pair_values(g_slot, s_loc, co + a, a, A, p, slot_is_ppv, slot_allowed, slot_f,
+                                               slot_dayidx, cat_bits, cand_f, elig_mask, best_off, best_slot,
+                                               cross_row, cross_flags, page_pen)[9]  # fmt: skip
+                cand = _ordered(idx2, vals2)
                 for j in range(cand.shape[0]):
                     a = cand[j]
                     b = _blocked(co + a, cand_gid[co + a], day, ts, max_uses, prim_head, prim_next, prim_day,
@@ -262,21 +525,26 @@ def assign_primaries(
             chosen = primary
         else:
             fb = np.empty(A, dtype=np.int64)
+            pre_fb = np.empty(A, dtype=np.float64)
             n_fb = 0
+            ppv, q, qf, sc, tm, allowed_cats = _slot(g_slot, slot_is_ppv, slot_allowed, slot_f)
             for a in range(A):
-                if (elig_mask[co + a] & _HARD_MASK) == 0 and scorable[frow + a]:
-                    b = _blocked(co + a, cand_gid[co + a], day, ts, max_uses, prim_head, prim_next, prim_day,
-                                 use_off, use_ts, run_head, run_next, run_ts)  # fmt: skip
-                    if b == 0:
-                        fb[n_fb] = a
-                        n_fb += 1
+                if (elig_mask[co + a] & _HARD_MASK) == 0 and (cat_bits[co + a] & allowed_cats) != 0:
+                    pre = _components(ppv, q, qf, sc, tm, co + a, cand_f)[3]
+                    if not np.isnan(pre):
+                        b = _blocked(co + a, cand_gid[co + a], day, ts, max_uses, prim_head, prim_next, prim_day,
+                                     use_off, use_ts, run_head, run_next, run_ts)  # fmt: skip
+                        if b == 0:
+                            fb[n_fb] = a
+                            pre_fb[n_fb] = pre
+                            n_fb += 1
             if n_fb > 0:
                 fb = fb[:n_fb]
                 key = np.empty(n_fb, dtype=np.float64)
                 lo_v, hi_v = np.inf, -np.inf
                 for j in range(n_fb):
                     key[j] = -hours_since_use_page[co + fb[j]]
-                    v = final_pre[frow + fb[j]]
+                    v = pre_fb[j]
                     if np.isfinite(v):
                         lo_v = v if v < lo_v else lo_v
                         hi_v = v if v > hi_v else hi_v

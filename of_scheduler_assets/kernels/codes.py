@@ -100,3 +100,14 @@ def category_bitset(categories: Iterable[str]) -> int:
     for c in categories:
         m |= CATEGORY_BITS[c]
     return m
+
+
+# Layout of the factor arrays of `kernels.assign` (here so that the ranker reads them without importing Numba).
+#: Columns of `slot_f` (float64[S, 4]): the slot's price q (PPV; 0 elsewhere), q^(1−β) (PPV with q > 0, else 0), the
+#: novelty scale (q × μ_P on PPV slots, μ_open,P elsewhere) and the temporal multiplier.
+SLOT_F = ("price", "q_pow", "novelty_scale", "tm")
+#: Columns of `cand_f` (float64[A, 5]): p × q̄^β, the per-unit UCB widths of the buy and open rates, the open rate and
+#: novelty_weight × new_caption_boost × level.
+CAND_F = ("p_adj", "ucb_buy_unit", "ucb_open_unit", "p_open", "novelty_unit")
+#: Columns of `page_pen` (float64[P, 3]): same-day multiplier, cross-page multiplier, 1.0 = ban cross-page conflicts.
+PEN_PARAMS = ("penalty_same_day_mult", "penalty_cross_page_mult", "diversity_enforce_ban")

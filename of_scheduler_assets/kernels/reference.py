@@ -284,44 +284,138 @@ def score_slot(
     return top_m_from_matrix(final, top_m)
 
 
+def pair_matrices(g0, S, co, A, p, slot_is_ppv, slot_allowed, slot_f, slot_dayidx, cat_bits, cand_f, elig_mask,
+                  best_off, best_slot, cross_row, cross_flags, page_pen):  # fmt: skip
+    """`assign.pair_values` of every pair of page p (slot rows g0…g0+S−1, candidate rows co…co+A−1) as dense [S, A]
+    matrices: dict exploit, ucb, novelty, final_pre, scorable, ok, same, cross, penalty, final."""
+    sl, cl = slice(g0, g0 + S), slice(co, co + A)
+    f, cf = np.asarray(slot_f[sl], _F), np.asarray(cand_f[cl], _F)
+    ppv = np.asarray(slot_is_ppv[sl], bool)
+    pos = ppv & (f[:, 0] > 0.0)
+    with np.errstate(all="ignore"):
+        exploit = np.where(ppv[:, None], np.where(pos[:, None], f[:, 1:2] * cf[None, :, 0], 0.0), cf[None, :, 3])
+        ucb = np.where(ppv[:, None], np.where(pos[:, None], f[:, 0:1] * cf[None, :, 1], 0.0), cf[None, :, 2])
+        nov = np.where(ppv[:, None] & ~pos[:, None], 0.0, cf[None, :, 4] * f[:, 2:3])
+        pre = f[:, 3:4] * (exploit + ucb + nov)
+    scorable = (np.asarray(cat_bits[cl], np.uint64)[None, :] & np.asarray(slot_allowed[sl], np.uint64)[:, None]) != 0
+    scorable &= ~np.isnan(pre)
+    ok = scorable & (np.asarray(elig_mask[cl]) == 0)[None, :]
+    if A:
+        best = np.asarray(best_slot[best_off[p] : best_off[p + 1]]).reshape(-1, A)
+        same = ok & (best[np.asarray(slot_dayidx[sl])] != np.arange(S)[:, None])
+    else:
+        same = np.zeros((S, 0), bool)
+    rows = np.asarray(cross_row[cl])
+    cross = np.zeros((S, A), bool)
+    has = rows >= 0
+    if has.any():
+        cross[:, has] = np.asarray(cross_flags)[rows[has]][:, :S].T
+    cross &= ok
+    base = np.maximum(f[:, 3:4] * exploit, 0.0005)
+    ms, mc, ban = (float(v) for v in page_pen[p])
+    pen = ms * base * same
+    if ban:
+        final = np.where(ok & ~cross, pre - pen, -np.inf)
+    else:
+        pen = pen + mc * base * cross
+        final = np.where(ok, pre - pen, -np.inf)
+    return {"exploit": exploit, "ucb": ucb, "novelty": nov, "final_pre": pre, "scorable": scorable, "ok": ok,
+            "same": same & (ms > 0.0), "cross": cross, "penalty": np.where(ok, pen, 0.0), "final": final}  # fmt: skip
+
+
+def best_slots(g0, S, co, A, slot_is_ppv, slot_allowed, slot_f, slot_dayidx, cat_bits, cand_f, elig_mask, n_days):
+    no_days = np.zeros(len(slot_dayidx), np.int64)  # the penalties are not needed: one date, best slot 0
+    m = pair_matrices(g0, S, co, A, 0, slot_is_ppv, slot_allowed, slot_f, no_days, cat_bits, cand_f, elig_mask,
+                      np.array([0, A]), np.zeros(A, np.int64), np.full(co + A, -1), np.zeros((0, S), bool),
+                      np.zeros((1, 3)))  # fmt: skip
+    fp = np.where(m["ok"], m["final_pre"], -np.inf)
+    out = np.full(n_days * A, -1, np.int64)
+    days = np.asarray(slot_dayidx[g0 : g0 + S])
+    for d in range(n_days):
+        rows = np.flatnonzero(days == d)
+        if rows.size:
+            out[d * A : (d + 1) * A] = rows[np.argmax(fp[rows], axis=0)]
+    return out
+
+
+def cross_page_flags(gids, slot_ts, page, occ_off, occ_ts, occ_page, h_us):
+    row = np.full(len(gids), -1, np.int64)
+    flags = []
+    for a, g in enumerate(int(x) for x in gids):
+        occ = [(int(t), int(q)) for t, q in zip(occ_ts[occ_off[g] : occ_off[g + 1]], occ_page[occ_off[g] : occ_off[g + 1]], strict=True)]  # fmt: skip
+        if not occ:
+            continue
+        f = [any(q != page and t - h_us <= ot <= t + h_us for ot, q in occ) for t in (int(x) for x in slot_ts)]
+        if any(f):
+            row[a] = len(flags)
+            flags.append(f)
+    return row, np.array(flags, dtype=bool).reshape(len(flags), len(slot_ts))
+
+
+def _page_matrices(p, slot_off, cand_off, *pen_args):
+    g0, co = int(slot_off[p]), int(cand_off[p])
+    return pair_matrices(g0, int(slot_off[p + 1]) - g0, co, int(cand_off[p + 1]) - co, p, *pen_args)
+
+
+def final_ranges(slot_page, slot_off, cand_off, *pen_args):
+    S = len(slot_page)
+    lo, hi = np.full(S, np.inf), np.full(S, -np.inf)
+    for p in range(len(slot_off) - 1):
+        m = _page_matrices(p, slot_off, cand_off, *pen_args)
+        for s in range(int(slot_off[p + 1] - slot_off[p])):
+            v = m["final"][s][m["ok"][s]]
+            v = v[np.isfinite(v)]
+            if v.size:
+                lo[slot_off[p] + s], hi[slot_off[p] + s] = v.min(), v.max()
+    return lo, hi
+
+
+def pair_components(pair_slot, pair_cand, slot_page, slot_off, cand_off, *pen_args):
+    vals = np.empty((len(pair_slot), 6))
+    flags = np.zeros((len(pair_slot), 2), bool)
+    for i, (g, a) in enumerate(zip(pair_slot, pair_cand, strict=True)):
+        p = int(slot_page[g])
+        m = _page_matrices(p, slot_off, cand_off, *pen_args)
+        s = int(g - slot_off[p])
+        vals[i] = [m[k][s, a] for k in ("exploit", "ucb", "novelty", "final_pre", "penalty", "final")]
+        flags[i] = m["same"][s, a], m["cross"][s, a]
+    return vals, flags
+
+
 def assign_primaries(
     order,
     slot_page,
     slot_ts,
     slot_day,
+    slot_dayidx,
     u_eps,
     u_pick,
     top_idx,
     n_elig,
     slot_is_ppv,
-    slot_price,
     slot_allowed,
-    slot_tm,
+    slot_f,
     cand_off,
     slot_off,
-    dense_off,
-    final,
-    final_pre,
-    scorable,
+    best_off,
+    best_slot,
     cand_gid,
     elig_mask,
     hours_since_use_page,
     cat_bits,
-    p_buy,
-    n_buy,
-    q_bar,
-    p_open,
-    n_open,
-    novelty_lvl,
+    cand_f,
+    cross_row,
+    cross_flags,
     page_eps,
-    page_score,
+    page_pen,
     page_rules,
     use_off,
     use_ts,
     top_m,
     k_max,
 ):
-    """5.10 in plain Python: sets of (page, day, caption) primaries and per-caption lists of use times."""
+    """5.10 in plain Python: dense per-page matrices (`pair_matrices`), sets of (page, day, caption) primaries and
+    per-caption lists of use times."""
     S = len(slot_page)
     kind = np.full(S, 2, dtype=np.int8)
     rows = np.full((S, k_max), -1, dtype=np.int64)
@@ -337,6 +431,9 @@ def assign_primaries(
     primaries: set[tuple[int, int, int]] = set()
     hard_mask = ~codes.FALLBACK_RELAXABLE_MASK & 0xFFFF
     day_us = 86_400_000_000
+    pen_args = (slot_is_ppv, slot_allowed, slot_f, slot_dayidx, cat_bits, cand_f, elig_mask, best_off, best_slot,
+                cross_row, cross_flags, page_pen)  # fmt: skip
+    mats = {p: _page_matrices(p, slot_off, cand_off, *pen_args) for p in range(len(slot_off) - 1)}
 
     for g_slot in (int(x) for x in order):
         p = int(slot_page[g_slot])
@@ -344,9 +441,7 @@ def assign_primaries(
         if A == 0:
             continue
         si = g_slot - int(slot_off[p])
-        fin = np.asarray(final[dense_off[p] + si * A : dense_off[p] + (si + 1) * A], dtype=_F)
-        pre = np.asarray(final_pre[dense_off[p] + si * A : dense_off[p] + (si + 1) * A], dtype=_F)
-        sco = np.asarray(scorable[dense_off[p] + si * A : dense_off[p] + (si + 1) * A], dtype=bool)
+        fin, pre, sco = mats[p]["final"][si], mats[p]["final_pre"][si], mats[p]["scorable"][si]
         ts, day = int(slot_ts[g_slot]), int(slot_day[g_slot])
         eps = float(page_eps[p])
         pool_size, top_k, max_uses = (int(v) for v in page_rules[p])
@@ -372,13 +467,8 @@ def assign_primaries(
         if not allowed and n_elig[g_slot] > len(cand):
             extra = np.array([blocked(a) for a in range(A)], dtype=np.uint16)
             if extra.any():
-                sl = slice(co, co + A)
-                one = slice(g_slot, g_slot + 1)
-                idx, _, _, _ = score_slot(
-                    np.asarray(elig_mask[sl]) | extra, cat_bits[sl], p_buy[sl], n_buy[sl], q_bar[sl], p_open[sl],
-                    n_open[sl], novelty_lvl[sl], slot_is_ppv[one], slot_price[one], slot_allowed[one], slot_tm[one],
-                    *(float(v) for v in page_score[p]), top_m,
-                )  # fmt: skip
+                keep = ((np.asarray(elig_mask[co : co + A]) | extra) == 0) & sco
+                idx, _, _, _ = top_m_from_matrix(np.where(keep, pre, -np.inf)[None, :], top_m)
                 allowed = first_allowed(ordered(idx[0]))
         chosen = None
         if allowed:

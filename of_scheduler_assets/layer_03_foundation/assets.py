@@ -19,7 +19,7 @@ from of_scheduler_assets.layer_02_staging import ingest
 from of_scheduler_assets.layer_02_staging import tos as tos_rules
 from of_scheduler_assets.layer_02_staging.reference import TOS_AUDIT_SCHEMA
 from of_scheduler_assets.layer_02_staging.reference_schemas import TosAuditRows
-from of_scheduler_assets.layer_03_foundation import library, schemas
+from of_scheduler_assets.layer_03_foundation import bank_last_use, library, schemas
 from of_scheduler_assets.layer_03_foundation import transforms as T
 from of_scheduler_assets.resources.clock import ClockResource
 from of_scheduler_assets.resources.config import OpsConfigResource
@@ -39,6 +39,7 @@ def key(name: str, group: str = GROUP) -> dg.AssetKey:
 DIM_CAPTION, TOS_AUDIT = key("dim_caption"), key("tos_audit", "ops_audit")
 DIM_PAGE, DIM_CREATOR, DIM_SCHEDULER, FACT = key("dim_page"), key("dim_creator"), key("dim_scheduler"), key("fact_message_send")
 PAGE_UNIVERSE = key("page_universe")
+BANK_LAST_USE = key("caption_bank_last_use")
 STG_EVENTS, STG_BANK, STG_BANK_TOS = key("stg_message_events", STG), key("stg_caption_bank", STG), key("stg_caption_bank_tos", STG)
 STG_STATS, STG_ASSIGN = key("stg_creator_stats", STG), key("stg_scheduler_assignments", STG)
 
@@ -98,6 +99,36 @@ def caption_library(context: dg.AssetExecutionContext, warehouse: WarehouseReade
     yield contract_result(DIM_CAPTION, schemas.DimCaption, dim)
     yield contract_result(TOS_AUDIT, TosAuditRows, audit)
     yield check_result(DIM_CAPTION, "scd2_invariants", wh_checks.scd2_invariants(dim))
+
+
+@dg.asset(
+    key=BANK_LAST_USE,
+    group_name=GROUP,
+    ins={"page_aliases": dg.AssetIn(key=[CONFIG, "page_aliases"]),
+         "dim_page": dg.AssetIn(key=PAGE_UNIVERSE, metadata={
+             "columns": ["username_page", "username_std", "page_type"]})},
+    deps=[STG_BANK],
+    check_specs=[contract_spec(BANK_LAST_USE, schemas.CaptionBankLastUse)],
+    description="Per page and caption: the caption bank's latest use (caption-logger LastUsedDate / LastUsedPage, "
+    "the page resolved by 10-ingestion §6, 'both' = both pages of the creator, TEST ignored; 10-ingestion §10.2). "
+    "The feature store's last use on a page where the reports hold no send of the caption there (30-ml rows 44-45). "
+    "Names that reach no page are listed in the metadata.",
+)
+def caption_bank_last_use(context: dg.AssetExecutionContext, warehouse: WarehouseReader, page_aliases: pl.DataFrame,
+                          dim_page: pl.DataFrame):
+    bank = warehouse.read_table(STG, "stg_caption_bank", ["caption_id", "bank_last_used_ts_utc",
+                                                           "bank_last_used_page_raw"])
+    table, unresolved = bank_last_use.caption_bank_last_use(bank, page_aliases, dim_page)
+    if unresolved.height:
+        context.log.warning(f"caption bank last use: {unresolved.height} page names reach no page: "
+                            + ", ".join(f"{n!r} ({r}, {k} captions)" for n, r, k in unresolved.head(20).iter_rows()))
+    yield dg.Output(table, metadata={
+        "rows": table.height, "pages": table["username_page"].n_unique(),
+        "unresolved_page_names": unresolved.height,
+        "unresolved_bank_captions": int(unresolved["bank_rows"].sum()),
+        "unresolved_sample": dg.MetadataValue.json(unresolved.head(20).to_dicts()),
+    })
+    yield contract_result(BANK_LAST_USE, schemas.CaptionBankLastUse, table)
 
 
 # --- dim_page, dim_creator, dim_scheduler --------------------------------------------------------------------------
@@ -293,4 +324,5 @@ def stale_partitions(stg: pl.DataFrame, stored: pl.DataFrame | None, first: dt.d
     return not dates, {"stale_partitions": len(dates), "stale_dates_sample": dates[:20]}
 
 
-ASSETS = [caption_library, page_universe, dim_page, dim_creator, dim_scheduler, fact_message_send]
+ASSETS = [caption_library, caption_bank_last_use, page_universe, dim_page, dim_creator, dim_scheduler,
+          fact_message_send]

@@ -267,3 +267,17 @@ class DimScheduler(pa.DataFrameModel):
     class Config:
         strict = True
         ordered = True
+
+
+class CaptionBankLastUse(pa.DataFrameModel):
+    """`caption_bank_last_use` (one row per username_page, caption_id): the caption bank's latest use of a caption on a
+    page (10-ingestion §10.2), the fallback of the feature store's last use on the page."""
+
+    username_page: pl.String = pa.Field(nullable=False)
+    caption_id: pl.String = pa.Field(nullable=False, str_matches=CAPTION_ID_RE)
+    bank_last_used_ts_utc: _UTC = pa.Field(nullable=False)
+
+    class Config:
+        strict = True
+        ordered = True
+        unique = ["username_page", "caption_id"]

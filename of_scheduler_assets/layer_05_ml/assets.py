@@ -141,6 +141,7 @@ def feature_range_check(store: pl.DataFrame) -> tuple[bool, dict]:
         "page_tier_assignment": dg.AssetIn(key=[SEMANTIC, "page_tier_assignment"]),
         "page_state_daily": dg.AssetIn(key=[SEMANTIC, "page_state_daily"]),
         "page_volume_profile": dg.AssetIn(key=[SEMANTIC, "page_volume_profile"]),
+        "caption_bank_last_use": dg.AssetIn(key=[FOUNDATION, "caption_bank_last_use"]),
     },
     check_specs=[check_spec(FEATURE_STORE, name, text, blocking=True) for name, text in FEATURE_CHECKS.items()],
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26)),
@@ -152,7 +153,7 @@ def feature_store(context: dg.AssetExecutionContext, ranker_config: RankerConfig
                   page_priors: pl.DataFrame, caption_priors: pl.DataFrame, caption_lift: pl.DataFrame,
                   page_health_7d: pl.DataFrame,
                   page_tier_assignment: pl.DataFrame, page_state_daily: pl.DataFrame,
-                  page_volume_profile: pl.DataFrame):
+                  page_volume_profile: pl.DataFrame, caption_bank_last_use: pl.DataFrame):
     loaded = ranker_config.load()
     cfg = loaded.config(FEATURE_CONFIG)
     fact = fact_message_send.sort("message_send_key")
@@ -166,6 +167,7 @@ def feature_store(context: dg.AssetExecutionContext, ranker_config: RankerConfig
             page_health_7d=page_health_7d.filter(same_day),
             page_tier_assignment=page_tier_assignment.filter(same_day),
             page_state_daily=page_state_daily.filter(same_day), page_volume_profile=page_volume_profile,
+            bank_last_use=caption_bank_last_use,
             min_samples_for_exploitation=cfg.min_samples_for_exploitation, min_reuse_days=cfg.min_reuse_days,
             half_life_days=cfg.stats_half_life_days, window_days=cfg.stats_window_days, ucb_c=cfg.ucb_c,
             ucb_cap_mult=cfg.ucb_cap_mult, cooldown_base_hours=cfg.cooldown.base_hours,

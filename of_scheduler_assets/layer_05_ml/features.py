@@ -8,6 +8,12 @@ Conventions (in addition to the semantic layer's, `layer_04_semantic.transforms`
 * performance, statistical and temporal-profile features use ``is_model_eligible`` rows that are not media-only;
   *use* features (last use, active days, uses today/7d, novelty counts, family and cross-page uses) count every send
   of the caption in the fact, eligible or not: a send with bad metrics is still a use;
+* ``last_used_ts_page`` falls back on the caption bank's last use on the page (``bank_last_use``, the foundation's
+  ``caption_bank_last_use``; 10-ingestion §10.2) for a (page, caption) pair without any send in the 365-day window
+  ("used only where reports have no history for that page", read per pair); a bank use after the computation time
+  or older than 365 days is ignored. Everything derived from it follows (hours since use on the page, exploration
+  temperature, ``reuse_block_until`` and the reuse rule); nothing that counts sends (send events, active days, uses
+  today, novelty, cross-page uses, cooldown) sees a bank use;
 * money sums are exact (Decimal); RPS = Σ gross / Σ sent; ratios with a zero denominator are null before fills;
 * views / purchases enter decayed rates capped at ``sent`` (see ``priors``); the plain windowed rates are the raw
   ratios of sums;
@@ -96,8 +102,8 @@ FEATURE_CATALOGUE: list[dict[str, str]] = [
               "hour)", "hour", _DEC, "page best hour"),
     *_entries("best_hod_rps", _T, "that RPS", "USD/recipient", _DEC, "rps_decayed"),
     *_entries("best_dow_local", _T, "day (Monday = 0) with max decayed RPS", "0–6", _DEC, "page best day"),
-    *_entries(["hours_since_use_page", "last_used_ts_page"], _T, "since last send on this page", "hours, UTC ts",
-              "365d", "null"),
+    *_entries(["hours_since_use_page", "last_used_ts_page"], _T, "since last send on this page (the caption "
+              "bank's last use on the page when no report send)", "hours, UTC ts", "365d", "null"),
     *_entries(["hours_since_use_any", "last_used_ts_any"], _T, "since last send on any page", "hours, UTC ts",
               "365d", "null"),
     *_entries(["active_days_7d", "active_days_30d", "active_days_90d"], _T, "distinct local send dates on the page",
@@ -246,6 +252,7 @@ def feature_store(
     page_tier_assignment: pl.DataFrame | None = None,
     page_state_daily: pl.DataFrame | None = None,
     page_volume_profile: pl.DataFrame | None = None,
+    bank_last_use: pl.DataFrame | None = None,
     min_samples_for_exploitation: int = 10,
     min_reuse_days: int = 28,
     half_life_days: float = 14.0,
@@ -266,7 +273,9 @@ def feature_store(
     (``username_page``, ``caption_id``). ``priors`` / ``caption_lift`` / ``page_priors``: the compact pair of
     ``priors.caption_prior_tables`` (or the full ``priors.caption_priors`` frame with ``caption_lift=None``) and
     ``priors.page_priors`` for the same date. Semantic inputs are optional (their features take the catalogue
-    fill when missing). ``computed_at`` defaults to the computation time of ``as_of``."""
+    fill when missing). ``bank_last_use`` (``username_page``, ``caption_id``, ``bank_last_used_ts_utc``; optional):
+    the fallback of ``last_used_ts_page`` for pairs without a report send in the window. ``computed_at`` defaults to
+    the computation time of ``as_of``."""
     as_of_date, as_of_ts = _as_of(as_of)
     now = computed_at.astimezone(dt.UTC) if computed_at is not None else as_of_ts
     pages_u, caps_u, keep = _universe_parts(dim_caption, dim_page)
@@ -395,6 +404,19 @@ def feature_store(
         (pl.col("send_date_local") == as_of_date).sum().cast(pl.Int64).alias("uses_today"),
         _in_window(as_of_date, 7).any().alias("_used_here_7d"),
     )  # fmt: skip
+    # the bank's last use on the page, for pairs without a report send in the window (applied after the merge below)
+    bank_cols = {"username_page": pl.String, "caption_id": pl.String, "bank_last_used_ts_utc": UTC_US}
+    bank_pc = (
+        (bank_last_use if bank_last_use is not None else pl.DataFrame(schema=bank_cols))
+        .lazy()
+        .select([pl.col(c).cast(t) for c, t in bank_cols.items()])
+        .filter(
+            (pl.col("bank_last_used_ts_utc") <= as_of_ts)
+            & (pl.col("bank_last_used_ts_utc") > pl.lit(as_of_ts - dt.timedelta(days=365)).cast(UTC_US))
+        )
+        .group_by(KEY_PC)
+        .agg(pl.col("bank_last_used_ts_utc").max().alias("_bank_last_used"))
+    )
     use_c = base.group_by("caption_id").agg(
         pl.col("sending_ts_utc").max().alias("last_used_ts_any"),
         pl.len().cast(pl.Int64).alias("send_events_all_pages_365d"),
@@ -473,6 +495,10 @@ def feature_store(
         .join(cap_hod, on=KEY_PC, how="left")
         .join(cap_dow, on=KEY_PC, how="left")
         .join(own, on=KEY_PC, how="full", coalesce=True)
+        .join(bank_pc, on=KEY_PC, how="full", coalesce=True)
+        # a pair with a report send keeps the report's last use; the bank's only where there is none
+        .with_columns(pl.coalesce("last_used_ts_page", "_bank_last_used").alias("last_used_ts_page"))
+        .drop("_bank_last_used")
     )
     per_page = (
         pages_u.lazy()

@@ -57,7 +57,6 @@ Decisions (not fixed by the spec):
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import math
 from collections import defaultdict
@@ -68,7 +67,7 @@ import numpy as np
 import polars as pl
 
 from of_scheduler_assets.identity import hash_uniform
-from of_scheduler_assets.kernels.codes import CATEGORY_BITS, UNKNOWN_EXPLICITNESS
+from of_scheduler_assets.kernels.codes import CAND_F, CATEGORY_BITS, SLOT_F, UNKNOWN_EXPLICITNESS
 from of_scheduler_assets.ops_config.overrides import cooldown_overrides_in_effect
 from of_scheduler_assets.resources.ranker_config import LoadedRankerConfig, NamedRankerConfig
 
@@ -128,7 +127,6 @@ REASON_ORDER = [
     "epsilon_explore", "cold_start", "bank_exhausted_oldest_first", "high_performer", "optimal_timing",
     "fresh_content", "same_day_penalty", "cross_page_penalty", "price_from_plan", "price_wilson",
 ]  # fmt: skip
-PENALTY_FLOOR = 0.0005
 _HOUR_US = 3_600_000_000.0
 
 
@@ -162,89 +160,65 @@ class _Page:
     cfg: NamedRankerConfig
     username_std: str | None
     page_type: str | None
-    # candidates (index order = caption_id order)
-    cids: list[str] = field(default_factory=list)
-    sks: list[Any] = field(default_factory=list)
-    cats: list[Any] = field(default_factory=list)
     # slots (page order: slot_ts_utc, slot_type)
     slots: list[dict] = field(default_factory=list)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    scal: dict[str, float] = field(default_factory=dict)
-    mask: np.ndarray | None = None
-    comp: dict[str, np.ndarray] = field(default_factory=dict)  # dense [S, A]
+    scal: dict[str, Any] = field(default_factory=dict)
+    # candidates: rows lo:hi of the flat candidate arrays (index order = caption_id order)
+    lo: int = 0
+    hi: int = 0
     top_idx: np.ndarray | None = None
     top1: np.ndarray | None = None
     n_elig: np.ndarray | None = None
+    best: np.ndarray | None = None  # best_slots result, n_days × A
+    dayidx: np.ndarray | None = None  # local-date index of every slot
+
+    @property
+    def n_cand(self) -> int:
+        return self.hi - self.lo
 
 
-def _slot_arrays(pg: _Page, cat_map: dict[str, int]):
+class _Flat:
+    """The candidates of every page as flat arrays (rows lo:hi of a page), filled page by page into buffers sized for
+    the whole feature frame: the factors the kernels read and the feature row each candidate came from."""
+
+    def __init__(self, n: int):
+        self.n = 0
+        self.gid = np.zeros(n, np.int64)
+        self.src = np.zeros(n, np.int64)  # row of the caller's `features` frame
+        self.mask = np.zeros(n, np.uint16)
+        self.hp = np.zeros(n, np.float64)
+        self.cat_bits = np.zeros(n, np.uint32)
+        self.cand_f = np.zeros((n, len(CAND_F)), np.float64)
+
+    def add(self, gid, src, mask, hp, cat_bits, cand_f) -> tuple[int, int]:
+        lo, hi = self.n, self.n + len(gid)
+        self.gid[lo:hi], self.src[lo:hi], self.mask[lo:hi], self.hp[lo:hi] = gid, src, mask, hp
+        self.cat_bits[lo:hi], self.cand_f[lo:hi] = cat_bits, cand_f
+        self.n = hi
+        return lo, hi
+
+    def trim(self) -> None:
+        for k in ("gid", "src", "mask", "hp", "cat_bits", "cand_f"):
+            setattr(self, k, np.ascontiguousarray(getattr(self, k)[: self.n]))
+
+
+def _slot_factors(pg: _Page, cat_map: dict[str, int]):
+    """is_ppv bool[S], allowed uint32[S], slot_f float64[S, 4] (`kernels.assign.SLOT_F`) of a page's slots."""
+    S, sc = len(pg.slots), pg.scal
     is_ppv = np.array([s["slot_type"] == "ppv" for s in pg.slots], dtype=np.bool_)
-    price = np.array([s["price_usd"] for s in pg.slots], dtype=np.float64)
     allowed = np.array([cat_map.get(s["slot_type"], 0) for s in pg.slots], dtype=np.uint32)
-    tm = np.array([s["temporal_multiplier"] for s in pg.slots], dtype=np.float64)
-    return is_ppv, price, allowed, tm
-
-
-def _score(pg: _Page, mask: np.ndarray, sl: np.ndarray, top_m: int, cat_map: dict[str, int]):
-    from of_scheduler_assets.kernels.score import score_slot
-
-    a, sc = pg.arrays, pg.scal
-    is_ppv, price, allowed, tm = _slot_arrays(pg, cat_map)
-    return score_slot(
-        mask, a["cat_bits"], a["p_buy"], a["n_buy"], a["q_bar"], a["p_open"], a["n_open"], a["novelty"],
-        np.ascontiguousarray(is_ppv[sl]), np.ascontiguousarray(price[sl]), np.ascontiguousarray(allowed[sl]),
-        np.ascontiguousarray(tm[sl]), sc["beta"], sc["nu"], sc["c"], sc["cap_mult"], sc["novelty_weight"],
-        sc["boost"], sc["mu_P"], sc["mu_open_P"], top_m,
-    )  # fmt: skip
-
-
-def _dense_components(pg: _Page, cat_map: dict[str, int]) -> dict[str, np.ndarray]:
-    """exploit / ucb / novelty / tm / final_pre [S, A] with the kernel's factorised forms; `scorable` ignores the
-    eligibility mask (category fit only), `ok` applies it."""
-    a, sc = pg.arrays, pg.scal
-    is_ppv, price, allowed, tm = _slot_arrays(pg, cat_map)
-    S, A = len(pg.slots), len(pg.cids)
-    beta, nu, c, cap_mult = sc["beta"], sc["nu"], sc["c"], sc["cap_mult"]
-    p, q_bar = a["p_buy"], a["q_bar"]
-    if beta == 0.0:
-        padj = p.copy()
-    elif beta == 1.0:
-        padj = p * q_bar
-    else:
-        padj = p * np.array([float(x) ** beta for x in q_bar], dtype=np.float64)
-
-    def unit(pp, n):
-        if c == 0.0:
-            return np.zeros_like(pp)
-        d = n + nu
-        cap = cap_mult * pp
-        with np.errstate(all="ignore"):
-            v = c * np.sqrt(pp * (1.0 - pp) / d)
-        return np.where(d == 0.0, cap, np.where(cap < v, cap, v))
-
-    u_buy, u_open = unit(p, a["n_buy"]), unit(a["p_open"], a["n_open"])
-    nov = (sc["novelty_weight"] * sc["boost"]) * a["novelty"]
-    exploit = np.zeros((S, A))
-    ucb = np.zeros((S, A))
-    novelty = np.zeros((S, A))
-    for s in range(S):
-        if is_ppv[s]:
-            q = float(price[s])
+    f = np.zeros((S, len(SLOT_F)), np.float64)
+    for i, s in enumerate(pg.slots):
+        q = float(s["price_usd"])
+        f[i, 3] = s["temporal_multiplier"]
+        if is_ppv[i]:
+            f[i, 0] = q
             if q > 0.0:
-                exploit[s] = (q ** (1.0 - beta)) * padj
-                ucb[s] = q * u_buy
-                novelty[s] = nov * (q * sc["mu_P"])
+                f[i, 1] = q ** (1.0 - sc["beta"])
+                f[i, 2] = q * sc["mu_P"]
         else:
-            exploit[s] = a["p_open"]
-            ucb[s] = u_open
-            novelty[s] = nov * sc["mu_open_P"]
-    tmm = tm[:, None]
-    final_pre = tmm * (exploit + ucb + novelty)
-    scorable = (a["cat_bits"][None, :].astype(np.uint64) & allowed[:, None].astype(np.uint64)) != 0
-    scorable &= ~np.isnan(final_pre)
-    ok = scorable & (pg.mask == 0)[None, :]
-    return {"exploit": exploit, "ucb": ucb, "novelty": novelty, "final_pre": final_pre, "tm": np.repeat(tmm, A, 1),
-            "scorable": scorable, "ok": ok}  # fmt: skip
+            f[i, 2] = sc["mu_open_P"]
+    return is_ppv, allowed, f
 
 
 # --------------------------------------------------------------------------------------------------- entry point
@@ -276,6 +250,9 @@ def rank_next24(
     `caption_priors` of the same date (exact n_CP, n_open, q̄); price_points: `page_price_points` rows;
     cooldown_overrides: `ops_config.cooldown_overrides` rows (those in effect at `now` block a caption on their page
     while its last send there is less than `min_cooldown_hours` ago: `blocked_by_override`, never relaxed).
+
+    Memory: the feature frame is read page by page (no copy of it is made); what stays for the global pass is
+    O(candidates) flat arrays (~70 bytes a candidate) and O(slots) state, never a slots × candidates matrix.
     """
     now_utc = _utc(now)
     gen = _utc(generated_at) if generated_at is not None else dt.datetime.now(dt.UTC)
@@ -288,18 +265,26 @@ def rank_next24(
         r["username_page"]: (r["config_name"], r.get("config_version") or cfg.config_version)
         for r in assignments.sort("username_page").iter_rows(named=True)
     }
-    feats = features
-    if feats.height and "computed_date" in feats.columns:
-        latest = feats.group_by("username_page").agg(pl.col("computed_date").max().alias("_cd"))
-        feats = feats.join(latest, on="username_page").filter(pl.col("computed_date") == pl.col("_cd")).drop("_cd")
-    feats = feats.unique(["username_page", "caption_id"], keep="first").sort(["username_page", "caption_id"])
-    watermark = feats["data_watermark"].max() if "data_watermark" in feats.columns and feats.height else None
+    # The caller's frame, ordered by (username_page, caption_id) through an index (stable: among duplicate keys the
+    # first row of the frame comes first, so "keep first" keeps it).
+    feat_cols = features.columns
+    order_idx = features.select(pl.arg_sort_by(["username_page", "caption_id"], maintain_order=True).alias("i"))["i"]
+    counts = features.group_by("username_page").agg(pl.len().alias("n")).sort("username_page")
+    spans: dict[str, tuple[int, int]] = {}
+    at = 0
+    for p, n in counts.iter_rows():
+        spans[p] = (at, at + n)
+        at += n
+    # global caption ids: positions in the sorted list of the frame's caption ids
+    captions = features.select(pl.col("caption_id").drop_nulls().unique().sort()).with_row_index("_gid")
+    captions = captions.with_columns(pl.col("_gid").cast(pl.Int64))
+    cp_by_page: dict[str, pl.DataFrame] = {}
     if caption_priors is not None and caption_priors.height:
         cp = caption_priors.filter(pl.col("caption_id").is_not_null()).select(
             "username_page", "caption_id", pl.col("n_cp").alias("_n_cp"), pl.col("n_open_cp").alias("_n_open"),
             pl.col("q_bar").alias("_q_bar"),
-        ).unique(["username_page", "caption_id"], keep="first")  # fmt: skip
-        feats = feats.join(cp, on=["username_page", "caption_id"], how="left")
+        ).unique(["username_page", "caption_id"], keep="first", maintain_order=True)  # fmt: skip
+        cp_by_page = {k[0]: v.drop("username_page") for k, v in cp.partition_by("username_page", as_dict=True).items()}
     pp = {r["username_page"]: r for r in page_priors.sort("username_page").iter_rows(named=True)}
     p50 = {}
     if price_profile is not None and price_profile.height:
@@ -317,32 +302,49 @@ def rank_next24(
     for r in slot_df.iter_rows(named=True):
         by_page_slots[r["username_page"]].append(r)
     overrides = cooldown_overrides_in_effect(cooldown_overrides, now_utc)
+    ov_by_page: dict[str, pl.DataFrame] = {}
     if overrides.height:
-        feats = feats.join(overrides.rename({"override_min_hours": "_override_h"}), on=["username_page", "caption_id"],
-                           how="left", maintain_order="left")  # fmt: skip
-    G = _feature_arrays(feats, now_utc)
-    fpages = feats["username_page"].to_list()
-    spans: dict[str, tuple[int, int]] = {}
-    for i, p in enumerate(fpages):
-        lo_hi = spans.get(p)
-        spans[p] = (i, i + 1) if lo_hi is None else (lo_hi[0], i + 1)
-    first_row = {p: lo for p, (lo, _) in spans.items()}
-    std = feats["username_std"].to_list() if "username_std" in feats.columns else [None] * feats.height
-    ptype = feats["page_type"].to_list() if "page_type" in feats.columns else [None] * feats.height
+        ov = overrides.rename({"override_min_hours": "_override_h"})
+        ov_by_page = {k[0]: v.drop("username_page") for k, v in ov.partition_by("username_page", as_dict=True).items()}
+
+    watermark = None
+    if "data_watermark" in feat_cols and features.height:
+        latest = pl.lit(True)
+        if "computed_date" in feat_cols:
+            latest = pl.col("computed_date") == pl.col("computed_date").max().over("username_page")
+        watermark = features.lazy().filter(latest).select(pl.col("data_watermark").max()).collect().item()
 
     # --------------------------------------------------------------------------------------- phase 1: per page
+    flat = _Flat(features.height)
     pages: dict[str, _Page] = {}
     for name in sorted(by_page_slots):
         if name not in assign:
             continue
         cname, cversion = assign[name]
         ncfg = cfg.config(cname)
-        span = spans.get(name)
         prow = pp.get(name, {})
         pg = _Page(name, cname, ncfg, None, None)
-        pg.scal["config_version"] = cversion  # type: ignore[assignment]
-        if span is not None:
-            pg.username_std, pg.page_type = std[first_row[name]], ptype[first_row[name]]
+        pg.scal["config_version"] = cversion
+        pf = None
+        if name in spans:
+            lo, hi = spans[name]
+            rows_idx = order_idx.slice(lo, hi - lo)
+            pf = features[rows_idx].with_columns(rows_idx.cast(pl.Int64).alias("_src"))
+            if "computed_date" in feat_cols:
+                pf = pf.filter(pl.col("computed_date") == pl.col("computed_date").max())
+            # keep the first row of every caption (the rows are in caption_id order, ties in frame order)
+            pf = pf.filter(
+                pl.col("caption_id").ne_missing(pl.col("caption_id").shift(1)) | (pl.int_range(pl.len()) == 0)
+            )
+            if name in cp_by_page:
+                pf = pf.join(cp_by_page[name], on="caption_id", how="left", maintain_order="left")
+            if name in ov_by_page:
+                pf = pf.join(ov_by_page[name], on="caption_id", how="left", maintain_order="left")
+            if pf.height:
+                pg.username_std = pf["username_std"][0] if "username_std" in feat_cols else None
+                pg.page_type = pf["page_type"][0] if "page_type" in feat_cols else None
+            else:
+                pf = None
         if pg.page_type is None:
             pg.page_type = prow.get("page_type")
         # slot prices
@@ -361,29 +363,21 @@ def rank_next24(
             s["temporal_multiplier"] = float(s["temporal_multiplier"] if s["temporal_multiplier"] is not None else 1.0)
             s["seed_key"] = seed_key(cname, cversion, name, s["slot_ts_utc"], s["slot_type"])
             pg.slots.append(s)
-        if span is not None:
-            _prepare_candidates(pg, G, span[0], span[1], prow, ncfg, cat_map)
-            sl = np.arange(len(pg.slots))
-            pg.top_idx, _, pg.top1, pg.n_elig = _score(pg, pg.mask, sl, top_m, cat_map)
-            pg.comp = _dense_components(pg, cat_map)
+        dates: dict[dt.date, int] = {}
+        pg.dayidx = np.array([dates.setdefault(s["slot_date_local"], len(dates)) for s in pg.slots], dtype=np.int64)
+        pg.scal["n_days"] = len(dates)
+        if pf is not None:
+            _prepare_candidates(pg, pf, captions, flat, now_utc, prow, ncfg, cat_map, top_m)
         pages[name] = pg
+        del pf
+    flat.trim()
 
-    # --------------------------------------------------------------------------- phase 2: penalties (dense)
-    # caption_id -> slot_ts_utc -> pages whose provisional top-1 it is
-    top1_by_caption: dict[str, dict[dt.datetime, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for pg in pages.values():
-        if pg.top1 is None:
-            continue
-        for s, idx in enumerate(pg.top1):
-            if idx >= 0:
-                top1_by_caption[pg.cids[idx]][pg.slots[s]["slot_ts_utc"]].add(pg.name)
-    for pg in pages.values():
-        if pg.top1 is not None:
-            _penalties(pg, top1_by_caption)
+    # ------------------------------------------------------------------- phase 2: cross-page conflicts (§7.2)
+    cross_row, cross_flags = _cross_page(pages, flat, captions.height)
 
     # ----------------------------------------------------------------- phase 3: global pass (§7.3, kernel 5.10)
-    ids = feats.select("caption_id", pl.Series("_gid", G["gid"]))
-    out_rows = _global_pass(pages, recent_primaries, ids, top_m, cat_map)
+    out_rows = _global_pass(pages, flat, cross_row, cross_flags, recent_primaries, captions, top_m, cat_map,
+                            features, now_utc)  # fmt: skip
 
     # ---------------------------------------------------------------------------------------------- assemble
     rows: list[dict] = []
@@ -454,114 +448,97 @@ def _page_prices(name, prow, p50, pts, ncfg: NamedRankerConfig, model) -> tuple[
 
 
 def _feature_arrays(f: pl.DataFrame, now: dt.datetime) -> dict[str, Any]:
-    """Every per-candidate input as one NumPy array / list over the whole (sorted) feature frame; pages slice it."""
+    """Every per-candidate input of the frame `f` as one NumPy array (a page's candidates, or the emitted rows), read
+    with one polars `select`. Numbers are float64 with nulls and NaN replaced by the key's fill; missing columns take
+    their fill."""
     A = f.height
     utc = pl.Datetime("us", "UTC")
-
-    def hours_since(col: str) -> np.ndarray:
-        if col not in f.columns:
-            return np.full(A, np.inf)
-        h = (pl.lit(now).cast(utc) - pl.col(col).cast(utc)).dt.total_microseconds().cast(pl.Float64) / _HOUR_US
-        return _f64(f.select(h.alias("h"))["h"], math.inf)
-
-    def boolean(col: str, default: bool) -> np.ndarray:
-        if col not in f.columns:
-            return np.full(A, default, np.bool_)
-        return f[col].fill_null(default).to_numpy().astype(np.bool_)
-
-    def num(col: str, fill: float) -> np.ndarray:
-        return _f64(f[col], fill) if col in f.columns else np.full(A, fill)
-
-    cats = f["primary_category"].to_list() if "primary_category" in f.columns else [None] * A
-    if "categories" in f.columns:
+    have = set(f.columns)
+    floats = {  # key: (column, fill)
+        "max_expl": ("max_explicitness", UNKNOWN_EXPLICITNESS), "cooldown_h": ("cooldown_hours", math.nan),
+        "override_h": ("_override_h", 0.0), "fatigue": ("fatigue_score", math.nan),
+        "sw": ("smoothing_weight", 0.0), "n_cp": ("_n_cp", math.nan), "n_open": ("_n_open", math.nan),
+        "q_bar": ("_q_bar", math.nan), "p_buy": ("p_buy_smoothed", 0.0), "p_open": ("p_open_smoothed", 0.0),
+        "novelty": ("novelty_level", 1.0), "send_events": ("send_events_90d", 0.0), "rps_pct": ("rps_percentile", 0.0),
+        "expl": ("explicitness", math.nan),
+    }  # fmt: skip
+    hours = {"hp": "last_used_ts_page", "ha": "last_used_ts_any"}
+    bools = {"active": ("is_active", True), "media": ("is_media_only", False), "cold": ("is_cold_start", True),
+             "tos": ("tos_flagged", False)}  # fmt: skip
+    exprs = [pl.col(c).cast(pl.Float64).fill_null(v).fill_nan(v).alias(k) for k, (c, v) in floats.items() if c in have]
+    exprs += [
+        ((pl.lit(now).cast(utc) - pl.col(c).cast(utc)).dt.total_microseconds().cast(pl.Float64) / _HOUR_US)
+        .fill_null(math.inf).fill_nan(math.inf).alias(k)
+        for k, c in hours.items() if c in have
+    ]  # fmt: skip
+    exprs += [pl.col(c).fill_null(v).alias(k) for k, (c, v) in bools.items() if c in have]
+    if "tos_flagged" not in have and "tos_status" in have:
+        exprs.append((pl.col("tos_status").fill_null("unknown") != "clean").alias("tos"))
+    if "categories" not in have and "primary_category" in have:
+        exprs.append(pl.col("primary_category").replace_strict(CATEGORY_BITS, default=0, return_dtype=pl.UInt32)
+                     .fill_null(0).alias("cat_bits"))  # fmt: skip
+    g = f.select(exprs) if exprs else pl.DataFrame()
+    out: dict[str, Any] = {}
+    for k, (_, v) in floats.items():
+        out[k] = g[k].to_numpy().astype(np.float64, copy=True) if k in g.columns else np.full(A, v)
+    if "expl" not in g.columns:
+        out["expl"] = np.zeros(A)
+    for k in hours:
+        out[k] = g[k].to_numpy().astype(np.float64, copy=True) if k in g.columns else np.full(A, np.inf)
+    for k, (_, v) in bools.items():
+        out[k] = g[k].to_numpy().astype(np.bool_) if k in g.columns else np.full(A, v, np.bool_)
+    if "categories" in have:
+        cats = f["primary_category"].to_list() if "primary_category" in have else [None] * A
         bits = [_cat_bits(c if c is not None else [p]) for c, p in zip(f["categories"].to_list(), cats, strict=True)]
+        out["cat_bits"] = np.array(bits, dtype=np.uint32)
+    elif "cat_bits" in g.columns:
+        out["cat_bits"] = g["cat_bits"].to_numpy().astype(np.uint32)
     else:
-        bits = [_cat_bits([c]) for c in cats]
-    if "tos_flagged" in f.columns:
-        tos = boolean("tos_flagged", False)
-    elif "tos_status" in f.columns:
-        tos = (f["tos_status"].fill_null("unknown") != "clean").to_numpy().astype(np.bool_)
-    else:
-        tos = np.zeros(A, np.bool_)
-    return {
-        "cids": f["caption_id"].to_list(),
-        "gid": (f["caption_id"].rank("dense").cast(pl.Int64) - 1).to_numpy().astype(np.int64),
-        "sks": f["caption_sk"].to_list() if "caption_sk" in f.columns else [None] * A,
-        "cats": cats,
-        "cat_bits": np.array(bits, dtype=np.uint32),
-        "tos": tos,
-        "active": boolean("is_active", True),
-        "media": boolean("is_media_only", False),
-        "expl": num("explicitness", math.nan) if "explicitness" in f.columns else np.zeros(A),
-        "max_expl": num("max_explicitness", UNKNOWN_EXPLICITNESS),
-        "hp": hours_since("last_used_ts_page"),
-        "ha": hours_since("last_used_ts_any"),
-        "cooldown_h": num("cooldown_hours", math.nan),
-        "override_h": num("_override_h", 0.0),
-        "fatigue": num("fatigue_score", math.nan),
-        "sw": num("smoothing_weight", 0.0),
-        "n_cp": num("_n_cp", math.nan),
-        "n_open": num("_n_open", math.nan),
-        "q_bar": num("_q_bar", math.nan),
-        "p_buy": num("p_buy_smoothed", 0.0).clip(0.0, 1.0),
-        "p_open": num("p_open_smoothed", 0.0).clip(0.0, 1.0),
-        "novelty": num("novelty_level", 1.0),
-        "send_events": num("send_events_90d", 0.0).astype(np.int64),
-        "cold": boolean("is_cold_start", True),
-        "rps_pct": num("rps_percentile", 0.0),
-    }
+        out["cat_bits"] = np.zeros(A, np.uint32)
+    out["p_buy"] = out["p_buy"].clip(0.0, 1.0)
+    out["p_open"] = out["p_open"].clip(0.0, 1.0)
+    out["send_events"] = out["send_events"].astype(np.int64)
+    return out
 
 
-def _prepare_candidates(pg: _Page, G: dict, lo: int, hi: int, prow: dict, ncfg: NamedRankerConfig, cat_map):
+def _prepare_candidates(pg: _Page, pf: pl.DataFrame, captions: pl.DataFrame, flat: _Flat, now: dt.datetime, prow: dict,
+                        ncfg: NamedRankerConfig, cat_map, top_m: int) -> None:  # fmt: skip
+    """One page's candidates (`pf`: its feature rows, caption_id order): slot-independent eligibility (§5.7), the
+    kernel factors, `score_slot` (top M per slot, provisional top-1) and the best slot per local date; appended to
+    `flat`."""
+    from of_scheduler_assets.kernels.assign import best_slots, price_adjusted
     from of_scheduler_assets.kernels.eligibility import eligibility
+    from of_scheduler_assets.kernels.score import score_slot
 
-    A = hi - lo
-
-    def sl(key):
-        return G[key][lo:hi]
-
-    pg.cids, pg.sks, pg.cats = sl("cids"), sl("sks"), sl("cats")
+    G = _feature_arrays(pf, now)
+    A = pf.height
     nu = float(prow.get("nu") if prow.get("nu") is not None else 0.0)
-    sw = sl("sw")
+    sw = G["sw"]
     with np.errstate(all="ignore"):
         n_sw = np.where(sw > 0.0, nu * sw / (1.0 - sw), 0.0)
     n_sw = np.where(np.isfinite(n_sw), n_sw, 1e12)
     ref = prow.get("ref_price")
     ref = float(ref) if ref is not None and float(ref) > 0 else 10.0
-    q_bar = sl("q_bar")
+    q_bar = G["q_bar"]
     q_bar = np.where(np.isfinite(q_bar) & (q_bar > 0.0), q_bar, ref)
-    max_expl = float(np.min(sl("max_expl"))) if A else UNKNOWN_EXPLICITNESS
+    max_expl = float(np.min(G["max_expl"])) if A else UNKNOWN_EXPLICITNESS
     allowed_union = 0
     for st in {s["slot_type"] for s in pg.slots}:
         allowed_union |= cat_map.get(st, 0)
-    cool = sl("cooldown_h")
+    cool = G["cooldown_h"]
     cool = np.where(np.isnan(cool), float(ncfg.cooldown.min_hours), cool)
     c = np.ascontiguousarray
-    pg.mask = eligibility(
-        c(sl("tos")), c(sl("active")), c(sl("media")), c(sl("cat_bits")), np.uint32(allowed_union), c(sl("expl")),
-        max_expl, c(sl("hp")), float(ncfg.min_reuse_days), c(sl("ha")), c(cool), c(sl("fatigue")),
-        float(ncfg.fatigue_limit), c(sl("override_h")), np.zeros(A), float(2**31), np.zeros(A, np.bool_),
+    mask = eligibility(
+        c(G["tos"]), c(G["active"]), c(G["media"]), c(G["cat_bits"]), np.uint32(allowed_union), c(G["expl"]),
+        max_expl, c(G["hp"]), float(ncfg.min_reuse_days), c(G["ha"]), c(cool), c(G["fatigue"]),
+        float(ncfg.fatigue_limit), c(G["override_h"]), np.zeros(A), float(2**31), np.zeros(A, np.bool_),
     )  # fmt: skip
-    n_cp, n_open = sl("n_cp"), sl("n_open")
-    pg.arrays = {
-        "cat_bits": c(sl("cat_bits")),
-        "p_buy": c(sl("p_buy")),
-        "p_open": c(sl("p_open")),
-        "n_buy": np.where(np.isnan(n_cp), n_sw, n_cp),
-        "n_open": np.where(np.isnan(n_open), n_sw, n_open),
-        "q_bar": c(q_bar),
-        "novelty": c(sl("novelty")),
-        "hp": sl("hp"),
-        "ha": sl("ha"),
-        "fatigue": sl("fatigue"),
-        "sw": sw,
-        "send_events": sl("send_events"),
-        "cold": sl("cold"),
-        "rps_pct": sl("rps_pct"),
-        "gid": sl("gid"),
-    }
+    n_cp, n_open = G["n_cp"], G["n_open"]
+    n_buy = np.where(np.isnan(n_cp), n_sw, n_cp)
+    n_open = np.where(np.isnan(n_open), n_sw, n_open)
     beta = float(prow.get("beta_P") if prow.get("beta_P") is not None else 1.0)
-    pg.scal.update(
+    sc = pg.scal
+    sc.update(
         beta=0.0 if ncfg.price_adjustment == "none" else beta,
         nu=nu,
         c=float(ncfg.ucb_c),
@@ -571,52 +548,78 @@ def _prepare_candidates(pg: _Page, G: dict, lo: int, hi: int, prow: dict, ncfg: 
         mu_P=float(prow.get("mu_P") or 0.0),
         mu_open_P=float(prow.get("mu_open_P") or 0.0),
     )
-
-
-def _penalties(pg: _Page, top1_by_caption) -> None:
-    c, ncfg = pg.comp, pg.cfg
-    S, A = c["final_pre"].shape
-    ok = c["ok"]
-    fp = np.where(ok, c["final_pre"], -np.inf)
-    same = np.zeros((S, A), np.bool_)
-    days: dict[dt.date, list[int]] = defaultdict(list)
-    for s, slot in enumerate(pg.slots):
-        days[slot["slot_date_local"]].append(s)
-    for rows in days.values():
-        rows_a = np.array(rows)
-        best = rows_a[np.argmax(fp[rows_a], axis=0)]  # first max → earliest slot
-        same[rows_a] = ok[rows_a] & (rows_a[:, None] != best[None, :])
-    cross = np.zeros((S, A), np.bool_)
-    h = dt.timedelta(hours=float(ncfg.cross_page_block_hours))
-    for a, cid in enumerate(pg.cids):
-        occ = top1_by_caption.get(cid)
-        if not occ:
-            continue
-        times = sorted(t2 for t2, pages in occ.items() if pages - {pg.name})
-        if not times:
-            continue
-        for s, slot in enumerate(pg.slots):
-            t = slot["slot_ts_utc"]
-            j = bisect.bisect_left(times, t - h)
-            if j < len(times) and times[j] <= t + h:
-                cross[s, a] = True
-    cross &= ok
-    base = np.maximum(c["tm"] * c["exploit"], PENALTY_FLOOR)
-    pen = ncfg.penalty_same_day_mult * base * same
-    if ncfg.diversity_enforce_ban:
-        banned = cross
+    is_ppv, allowed, slot_f = _slot_factors(pg, cat_map)
+    p_buy, p_open, novelty = G["p_buy"], G["p_open"], G["novelty"]
+    pg.top_idx, _, pg.top1, pg.n_elig = score_slot(
+        mask, c(G["cat_bits"]), c(p_buy), n_buy, c(q_bar), c(p_open), n_open, c(novelty), is_ppv, c(slot_f[:, 0]),
+        allowed, c(slot_f[:, 3]), sc["beta"], nu, sc["c"], sc["cap_mult"], sc["novelty_weight"], sc["boost"],
+        sc["mu_P"], sc["mu_open_P"], top_m,
+    )  # fmt: skip
+    # kernel factors (`kernels.assign.CAND_F`)
+    b, cc, cap_mult = sc["beta"], sc["c"], sc["cap_mult"]
+    if b == 0.0:
+        padj = p_buy.copy()
+    elif b == 1.0:
+        padj = p_buy * q_bar
     else:
-        pen = pen + ncfg.penalty_cross_page_mult * base * cross
-        banned = np.zeros_like(cross)
-    c["same"], c["cross"], c["penalty"] = same & (ncfg.penalty_same_day_mult > 0), cross, pen
-    c["final"] = np.where(ok & ~banned, c["final_pre"] - pen, -np.inf)
+        padj = price_adjusted(p_buy, q_bar, b)
+
+    def unit(pp, n):
+        if cc == 0.0:
+            return np.zeros_like(pp)
+        d = n + nu
+        cap = cap_mult * pp
+        with np.errstate(all="ignore"):
+            v = cc * np.sqrt(pp * (1.0 - pp) / d)
+        return np.where(d == 0.0, cap, np.where(cap < v, cap, v))
+
+    cand_f = np.stack(
+        [padj, unit(p_buy, n_buy), unit(p_open, n_open), p_open, (sc["novelty_weight"] * sc["boost"]) * novelty], axis=1
+    )
+    gid = pf.select("caption_id").join(captions, on="caption_id", how="left", maintain_order="left")["_gid"]
+    gid = gid.to_numpy().astype(np.int64)
+    pg.lo, pg.hi = flat.add(gid, pf["_src"].to_numpy(), mask, G["hp"], G["cat_bits"], cand_f)
+    pg.best = best_slots(
+        0, len(pg.slots), pg.lo, A, is_ppv, allowed, slot_f, pg.dayidx, flat.cat_bits, flat.cand_f, flat.mask,
+        int(sc["n_days"]),
+    )  # fmt: skip
 
 
-def _normalized(vals: np.ndarray, v: float) -> float:
-    vals = vals[np.isfinite(vals)]
-    if vals.size == 0:
-        return 50.0
-    return _scaled(float(vals.min()), float(vals.max()), v)
+def _cross_page(pages: dict[str, _Page], flat: _Flat, n_captions: int) -> tuple[np.ndarray, np.ndarray]:
+    """§7.2 cross-page conflicts of every candidate: (row int64[A]: −1 or a row of flags, flags bool[R, max S_p]);
+    a candidate conflicts at a slot when its caption is the provisional top-1 of another page within ±
+    `cross_page_block_hours` of it."""
+    from of_scheduler_assets.kernels.assign import cross_page_flags
+
+    plist = list(pages.values())
+    occ_g, occ_t, occ_p = [], [], []
+    for p, pg in enumerate(plist):
+        if pg.top1 is None:
+            continue
+        for s, idx in enumerate(pg.top1):
+            if idx >= 0:
+                occ_g.append(int(flat.gid[pg.lo + idx]))
+                occ_t.append((_utc(pg.slots[s]["slot_ts_utc"]) - _EPOCH) // _US)
+                occ_p.append(p)
+    g, t, pp = (np.array(x, dtype=np.int64) for x in (occ_g, occ_t, occ_p))
+    o = np.lexsort((pp, t, g))
+    g, t, pp = g[o], t[o], pp[o]
+    occ_off = np.searchsorted(g, np.arange(n_captions + 1)).astype(np.int64)
+    s_max = max((len(pg.slots) for pg in plist), default=0)
+    row = np.full(flat.n, -1, np.int64)
+    parts, r0 = [], 0
+    for p, pg in enumerate(plist):
+        if pg.top1 is None:
+            continue
+        ts = np.array([(_utc(s["slot_ts_utc"]) - _EPOCH) // _US for s in pg.slots], dtype=np.int64)
+        h_us = dt.timedelta(hours=float(pg.cfg.cross_page_block_hours)) // _US
+        r, f = cross_page_flags(flat.gid[pg.lo : pg.hi], ts, p, occ_off, t, pp, h_us)
+        row[pg.lo : pg.hi] = np.where(r >= 0, r + r0, -1)
+        if f.shape[0]:
+            parts.append(np.pad(f, ((0, 0), (0, s_max - f.shape[1]))))
+            r0 += f.shape[0]
+    flags = np.concatenate(parts) if parts else np.zeros((0, max(s_max, 1)), np.bool_)
+    return row, flags
 
 
 def _scaled(lo: float, hi: float, v: float) -> float:
@@ -632,56 +635,58 @@ _US = dt.timedelta(microseconds=1)
 
 def _global_pass(
     pages: dict[str, _Page],
+    flat: _Flat,
+    cross_row: np.ndarray,
+    cross_flags: np.ndarray,
     recent_primaries: pl.DataFrame | None,
-    ids: pl.DataFrame,
+    captions: pl.DataFrame,
     top_m: int,
     cat_map: dict[str, int],
+    features: pl.DataFrame,
+    now: dt.datetime,
 ) -> dict[tuple[str, int], list[dict]]:
     """§7.3 with kernel 5.10 (`kernels.assign.assign_primaries`): the pages' arrays flattened (pages in
     `username_page` order), slots in (slot_ts_utc, username_page, slot_type) order; the rows of every slot.
 
-    ids: (caption_id, _gid) of the feature rows, to map `recent_primaries` onto the kernel's caption ids (captions
-    that are no candidate anywhere cannot matter and are dropped)."""
-    from of_scheduler_assets.kernels.assign import KIND_FALLBACK, KIND_RANKED, assign_primaries
+    captions: (caption_id, _gid), the kernel's caption ids (`recent_primaries` of captions that are no candidate
+    anywhere cannot matter and are dropped)."""
+    from of_scheduler_assets.kernels.assign import (
+        KIND_FALLBACK,
+        KIND_RANKED,
+        assign_primaries,
+        final_ranges,
+        pair_components,
+    )  # fmt: skip
 
     plist = list(pages.values())
     P = len(plist)
-    A_p = np.array([len(pg.cids) if pg.top_idx is not None else 0 for pg in plist], dtype=np.int64)
+    A_p = np.array([pg.n_cand if pg.top_idx is not None else 0 for pg in plist], dtype=np.int64)
     S_p = np.array([len(pg.slots) for pg in plist], dtype=np.int64)
 
     def offsets(n: np.ndarray) -> np.ndarray:
         return np.concatenate([np.zeros(1, np.int64), np.cumsum(n, dtype=np.int64)])
 
-    cand_off, slot_off, dense_off = offsets(A_p), offsets(S_p), offsets(A_p * S_p)
+    cand_off, slot_off = offsets(A_p), offsets(S_p)
+    assert all(int(cand_off[p]) == pg.lo for p, pg in enumerate(plist) if A_p[p])  # pages filled flat in this order
     live = [pg for pg, a in zip(plist, A_p, strict=True) if a > 0]
-
-    def cand(key: str, dtype) -> np.ndarray:
-        parts = [np.asarray(pg.mask if key == "mask" else pg.arrays[key], dtype=dtype) for pg in live]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype)
-
-    def dense(key: str, dtype) -> np.ndarray:
-        # the pages' matrices become views of the flat array, so the copy is not kept twice
-        flat = np.concatenate([pg.comp[key].ravel() for pg in live]) if live else np.zeros(0, dtype)
-        flat = flat.astype(dtype, copy=False)
-        for pg, lo in zip(live, (dense_off[i] for i, a in enumerate(A_p) if a > 0), strict=True):
-            shape = pg.comp[key].shape
-            pg.comp[key] = flat[lo : lo + shape[0] * shape[1]].reshape(shape)
-        return flat
+    best_off = offsets(np.array([pg.best.shape[0] if a > 0 else 0 for pg, a in zip(plist, A_p, strict=True)]))
+    best = np.concatenate([pg.best for pg in live]) if live else np.zeros(0, np.int64)
 
     S = int(slot_off[-1])
     slot_ts = np.zeros(S, np.int64)
     slot_day = np.zeros(S, np.int64)
+    slot_dayidx = np.zeros(S, np.int64)
     u_eps = np.zeros(S)
     u_pick = np.zeros(S)
     is_ppv = np.zeros(S, np.bool_)
-    price = np.zeros(S)
     allowed = np.zeros(S, np.uint32)
-    tm = np.ones(S)
+    slot_f = np.zeros((S, 4))
+    slot_f[:, 3] = 1.0
     top_idx = np.full((S, top_m), -1, np.int64)
     n_elig = np.zeros(S, np.int64)
     slot_page = np.repeat(np.arange(P, dtype=np.int64), S_p)
     page_eps = np.zeros(P)
-    page_score = np.zeros((P, 8))
+    page_pen = np.zeros((P, 3))
     page_rules = np.ones((P, 3), np.int64)
     order_keys = []
     for p, pg in enumerate(plist):
@@ -696,101 +701,114 @@ def _global_pass(
             u_eps[lo + i] = hash_uniform(s["seed_key"] + "|eps")
             u_pick[lo + i] = hash_uniform(s["seed_key"] + "|pick")
             order_keys.append((s["slot_ts_utc"], pg.name, s["slot_type"], i, lo + i))
+        slot_dayidx[lo:hi] = pg.dayidx
         ncfg = pg.cfg
         page_eps[p] = float(ncfg.epsilon or 0.0)
         page_rules[p] = (int(ncfg.explore_pool_size), int(ncfg.top_k), int(ncfg.cooldown.max_daily_uses))
+        page_pen[p] = (float(ncfg.penalty_same_day_mult), float(ncfg.penalty_cross_page_mult),
+                       1.0 if ncfg.diversity_enforce_ban else 0.0)  # fmt: skip
         if A_p[p] == 0:
             continue
-        is_ppv[lo:hi], price[lo:hi], allowed[lo:hi], tm[lo:hi] = _slot_arrays(pg, cat_map)
+        is_ppv[lo:hi], allowed[lo:hi], slot_f[lo:hi] = _slot_factors(pg, cat_map)
         top_idx[lo:hi], n_elig[lo:hi] = pg.top_idx, pg.n_elig
-        sc = pg.scal
-        page_score[p] = [sc["beta"], sc["nu"], sc["c"], sc["cap_mult"], sc["novelty_weight"], sc["boost"],
-                         sc["mu_P"], sc["mu_open_P"]]  # fmt: skip
     order = np.array([k[-1] for k in sorted(order_keys, key=lambda t: t[:4])], dtype=np.int64)
 
-    n_ids = int(ids["_gid"].max()) + 1 if ids.height else 0
+    n_ids = captions.height
     use_off = np.zeros(n_ids + 1, np.int64)
     use_ts = np.zeros(0, np.int64)
     if recent_primaries is not None and recent_primaries.height and n_ids:
         tcol = "slot_ts_utc" if "slot_ts_utc" in recent_primaries.columns else "sending_ts_utc"
-        rec = (recent_primaries.select("caption_id", tcol).drop_nulls()
-               .join(ids.unique("caption_id"), on="caption_id", how="inner"))  # fmt: skip
+        rec = recent_primaries.select("caption_id", tcol).drop_nulls().join(captions, on="caption_id", how="inner")
         gid = rec["_gid"].to_numpy().astype(np.int64)
         ts = np.array([(_utc(t) - _EPOCH) // _US for t in rec[tcol].to_list()], dtype=np.int64)
         o = np.lexsort((ts, gid))
         use_ts = ts[o]
         use_off = np.searchsorted(gid[o], np.arange(n_ids + 1)).astype(np.int64)
 
+    pen_args = (is_ppv, allowed, slot_f, slot_dayidx, flat.cat_bits, flat.cand_f, flat.mask, best_off, best,
+                cross_row, cross_flags, page_pen)  # fmt: skip
     kind, rows, greedy, pool, explored, prob, fb_lo, fb_hi = assign_primaries(
-        order, slot_page, slot_ts, slot_day, u_eps, u_pick, top_idx, n_elig, is_ppv, price, allowed, tm, cand_off,
-        slot_off, dense_off, dense("final", np.float64), dense("final_pre", np.float64), dense("scorable", np.bool_),
-        cand("gid", np.int64), cand("mask", np.uint16), cand("hp", np.float64), cand("cat_bits", np.uint32),
-        cand("p_buy", np.float64), cand("n_buy", np.float64), cand("q_bar", np.float64), cand("p_open", np.float64),
-        cand("n_open", np.float64), cand("novelty", np.float64), page_eps, page_score, page_rules, use_off, use_ts,
-        top_m, int(max(1, page_rules[:, 1].max())) if P else 1,
+        order, slot_page, slot_ts, slot_day, slot_dayidx, u_eps, u_pick, top_idx, n_elig, is_ppv, allowed, slot_f,
+        cand_off, slot_off, best_off, best, flat.gid, flat.mask, flat.hp, flat.cat_bits, flat.cand_f, cross_row,
+        cross_flags, page_eps, page_pen, page_rules, use_off, use_ts, top_m, int(max(1, page_rules[:, 1].max())) if P else 1,
     )  # fmt: skip
+    fin_lo, fin_hi = final_ranges(slot_page, slot_off, cand_off, *pen_args)
+
+    # the emitted pairs: components from the kernels, per-candidate outputs from their feature rows
+    pair_g, pair_a = np.nonzero(rows >= 0)
+    pair_c = rows[pair_g, pair_a]
+    vals, flags = pair_components(pair_g, pair_c, slot_page, slot_off, cand_off, *pen_args)
+    src_rows = flat.src[cand_off[slot_page[pair_g]] + pair_c]
+    emitted = features[pl.Series(src_rows, dtype=pl.Int64)] if len(src_rows) else features.head(0)
+    arr = _feature_arrays(emitted, now)
+    for k, col in (("caption_id", "caption_id"), ("caption_sk", "caption_sk"), ("cats", "primary_category")):
+        arr[k] = emitted[col].to_list() if col in emitted.columns else [None] * emitted.height
+    at = {(int(g), int(c)): i for i, (g, c) in enumerate(zip(pair_g, pair_c, strict=True))}
+    ranked = np.flatnonzero(kind == KIND_RANKED)
+    greedy_src = flat.src[cand_off[slot_page[ranked]] + greedy[ranked]]
+    greedy_ids = dict(zip(ranked.tolist(), features["caption_id"].gather(greedy_src).to_list(), strict=True))
 
     out: dict[tuple[str, int], list[dict]] = {}
     for p, pg in enumerate(plist):
         for si in range(len(pg.slots)):
             g = int(slot_off[p]) + si
-            picked = [int(a) for a in rows[g] if a >= 0]
+            picked = [at[(g, int(a))] for a in rows[g] if a >= 0]
             if kind[g] == KIND_RANKED:
-                c = pg.comp
-                final = c["final"][si]
-                elig_final = final[c["ok"][si]]
+                lo, hi = float(fin_lo[g]), float(fin_hi[g])
                 out[(pg.name, si)] = [
-                    _row(pg, si, a, r, fallback=False, explored=bool(explored[g]),
-                         prob=float(prob[g]) if r == 1 else None, greedy=pg.cids[int(greedy[g])], pool=int(pool[g]),
-                         norm=_normalized(elig_final, float(final[a])))
-                    for r, a in enumerate(picked, start=1)
+                    _row(pg, si, i, r, vals, flags, arr, fallback=False, explored=bool(explored[g]),
+                         prob=float(prob[g]) if r == 1 else None, greedy=greedy_ids[g], pool=int(pool[g]),
+                         norm=_scaled(lo, hi, float(vals[i, 5])))
+                    for r, i in enumerate(picked, start=1)
                 ]  # fmt: skip
             elif kind[g] == KIND_FALLBACK:
                 lo, hi = float(fb_lo[g]), float(fb_hi[g])
-                pre = pg.comp["final_pre"][si]
                 out[(pg.name, si)] = [
-                    _row(pg, si, a, r, fallback=True, explored=False, prob=1.0 if r == 1 else None, greedy=None,
-                         pool=None, norm=_scaled(lo, hi, float(pre[a])))
-                    for r, a in enumerate(picked, start=1)
+                    _row(pg, si, i, r, vals, flags, arr, fallback=True, explored=False, prob=1.0 if r == 1 else None,
+                         greedy=None, pool=None, norm=_scaled(lo, hi, float(vals[i, 3])))
+                    for r, i in enumerate(picked, start=1)
                 ]  # fmt: skip
             else:
                 out[(pg.name, si)] = [_empty_row()]
     return out
 
 
-def _row(pg: _Page, si: int, a: int, rank: int, *, fallback, explored, prob, greedy, pool, norm) -> dict:
-    c, arr, slot = pg.comp, pg.arrays, pg.slots[si]
-    exploit, ucb, nov = float(c["exploit"][si, a]), float(c["ucb"][si, a]), float(c["novelty"][si, a])
+def _row(pg: _Page, si: int, i: int, rank: int, vals, flags, arr, *, fallback, explored, prob, greedy, pool,
+         norm) -> dict:  # fmt: skip
+    """Output columns of emitted pair i (`vals` / `flags` of `pair_components`, `arr` the `_feature_arrays` of the
+    emitted feature rows)."""
+    slot = pg.slots[si]
+    exploit, ucb, nov = float(vals[i, 0]), float(vals[i, 1]), float(vals[i, 2])
     tm = float(slot["temporal_multiplier"])
     if fallback:
-        pen, final, same, cross = 0.0, float(c["final_pre"][si, a]), False, False
+        pen, final, same, cross = 0.0, float(vals[i, 3]), False, False
     else:
-        pen, final = float(c["penalty"][si, a]), float(c["final"][si, a])
-        same, cross = bool(c["same"][si, a]) and pen > 0, bool(c["cross"][si, a]) and pen > 0
-    hp, ha = float(arr["hp"][a]), float(arr["ha"][a])
-    flags = {
+        pen, final = float(vals[i, 4]), float(vals[i, 5])
+        same, cross = bool(flags[i, 0]) and pen > 0, bool(flags[i, 1]) and pen > 0
+    hp, ha = float(arr["hp"][i]), float(arr["ha"][i])
+    flags_ = {
         "epsilon_explore": explored and rank == 1,
-        "cold_start": bool(arr["cold"][a]),
+        "cold_start": bool(arr["cold"][i]),
         "bank_exhausted_oldest_first": fallback,
-        "high_performer": float(arr["rps_pct"][a]) > 0.8,
+        "high_performer": float(arr["rps_pct"][i]) > 0.8,
         "optimal_timing": tm > 1.1,
-        "fresh_content": float(arr["novelty"][a]) >= 0.5,
+        "fresh_content": float(arr["novelty"][i]) >= 0.5,
         "same_day_penalty": same,
         "cross_page_penalty": cross,
         "price_from_plan": slot["price_source"] == "plan",
         "price_wilson": slot["price_source"] == "wilson",
     }
-    reasons = [k for k in REASON_ORDER if flags[k]] or ["balanced_selection"]
-    fat = float(arr["fatigue"][a])
+    reasons = [k for k in REASON_ORDER if flags_[k]] or ["balanced_selection"]
+    fat = float(arr["fatigue"][i])
     return {
         "rank": rank,
         "recommendation_tier": recommendation_tier(rank),
-        "caption_id": pg.cids[a],
-        "caption_sk": pg.sks[a],
-        "category": pg.cats[a],
+        "caption_id": arr["caption_id"][i],
+        "caption_sk": arr["caption_sk"][i],
+        "category": arr["cats"][i],
         "exploit_value": exploit,
-        "p_buy": float(arr["p_buy"][a]),
-        "p_open": float(arr["p_open"][a]),
+        "p_buy": float(arr["p_buy"][i]),
+        "p_open": float(arr["p_open"][i]),
         "ucb_bonus": ucb,
         "novelty_bonus": nov,
         "temporal_multiplier": tm,
@@ -798,13 +816,13 @@ def _row(pg: _Page, si: int, a: int, rank: int, *, fallback, explored, prob, gre
         "final_score": final,
         "score_normalized": norm,
         "expected_rps": exploit if slot["slot_type"] == "ppv" else 0.0,
-        "confidence": float(arr["sw"][a]),
-        "send_events_page": int(arr["send_events"][a]),
+        "confidence": float(arr["sw"][i]),
+        "send_events_page": int(arr["send_events"][i]),
         "days_since_use_page": hp / 24.0 if math.isfinite(hp) else None,
         "hours_since_use_any": ha if math.isfinite(ha) else None,
         "fatigue_score": fat if math.isfinite(fat) else None,
         "is_exploration": bool(explored or (ucb + nov > exploit)),
-        "is_cold_start": bool(arr["cold"][a]),
+        "is_cold_start": bool(arr["cold"][i]),
         "is_fallback": fallback,
         "reason_codes": reasons,
         "selection_probability": prob,

@@ -297,3 +297,56 @@ def test_ranker_ranks_the_same_from_the_compact_caption_priors():
     # B ranked on page a, where it has no row in the compact table
     assert a.filter((pl.col("username_page") == "a__paid") & (pl.col("caption_id") == B)).height > 0
     assert [c for c in a.columns if not a[c].equals(b[c])] == []
+
+
+def _bank(*rows: tuple[str, str, dt.datetime]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"username_page": pl.String, "caption_id": pl.String,
+                                      "bank_last_used_ts_utc": pl.Datetime("us", "UTC")}, orient="row")  # fmt: skip
+
+
+def test_bank_last_use_is_the_page_last_use_only_where_reports_have_none():
+    rows = [dict(username_page="a__paid", caption_id=A, sending_ts_utc=AS_OF - dt.timedelta(days=40), sent=100)]
+    bank = _bank(
+        ("a__paid", B, AS_OF - dt.timedelta(days=5)),  # no report send of B on a: the bank's use counts
+        ("a__paid", A, AS_OF - dt.timedelta(days=5)),  # a report send 40 days ago: the report wins
+        ("b__paid", NEW, AS_OF + dt.timedelta(hours=1)),  # after the computation time: ignored
+        ("b__paid", A, AS_OF - dt.timedelta(days=366)),  # outside the 365-day window: ignored
+        ("gone__paid", A, AS_OF - dt.timedelta(days=1)),  # a page outside the universe: nothing
+    )
+    with_bank, without = _store(rows=rows, bank_last_use=bank), _store(rows=rows)
+
+    b = _get(with_bank, "a__paid", B)
+    assert b["last_used_ts_page"] == AS_OF - dt.timedelta(days=5)
+    assert b["hours_since_use_page"] == pytest.approx(120.0)
+    assert b["reuse_block_until"] == AS_OF + dt.timedelta(days=23)
+    assert b["is_eligible"] is False and b["ineligible_reasons"] == ["reused_within_min_reuse_days"]
+    assert b["exploration_temperature"] == pytest.approx(1.0 / (1.0 + math.exp(-0.1 * 25.0)))
+    b0 = _get(without, "a__paid", B)
+    assert b0["last_used_ts_page"] is None and b0["is_eligible"] is True
+
+    a = _get(with_bank, "a__paid", A)
+    assert a["last_used_ts_page"] == AS_OF - dt.timedelta(days=40) and a["is_eligible"] is True
+    for cap in (NEW, A):
+        r = _get(with_bank, "b__paid", cap)
+        assert r["last_used_ts_page"] is None and r["is_eligible"] is True
+
+    # only the last use on the page and what derives from it change: nothing that counts sends sees a bank use
+    derived = {"last_used_ts_page", "hours_since_use_page", "reuse_block_until", "exploration_temperature",
+               "is_eligible", "ineligible_reasons"}  # fmt: skip
+    changed = {c for c in FEATURE_COLUMNS if not with_bank[c].equals(without[c], check_names=True)}
+    assert changed == derived
+    counts = ["send_events_7d", "send_events_30d", "send_events_90d", "active_days_7d", "active_days_30d",
+              "active_days_90d", "uses_today", "uses_7d_all_pages", "send_events_all_pages_365d", "novelty_level",
+              "cross_page_usage_7d", "family_recent_uses_28d", "last_used_ts_any", "cooldown_until_ts"]  # fmt: skip
+    assert with_bank.select(counts).equals(without.select(counts))
+    assert _get(with_bank, "a__paid", B)["send_events_all_pages_365d"] == 0
+
+
+def test_bank_last_use_seeds_each_page_it_names():
+    # the foundation table of a 'both' name holds one row per page: each page's candidate takes its own row
+    bank = _bank(("a__paid", NEW, AS_OF - dt.timedelta(days=2)), ("f__free", NEW, AS_OF - dt.timedelta(days=3)))
+    df = _store(rows=[], bank_last_use=bank)
+    assert _get(df, "a__paid", NEW)["hours_since_use_page"] == pytest.approx(48.0)
+    assert _get(df, "f__free", NEW)["hours_since_use_page"] == pytest.approx(72.0)
+    assert _get(df, "b__paid", NEW)["hours_since_use_page"] is None
+    assert not _get(df, "a__paid", NEW)["is_eligible"] and _get(df, "b__paid", NEW)["is_eligible"]

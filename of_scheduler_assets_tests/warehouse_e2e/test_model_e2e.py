@@ -26,6 +26,7 @@ MODEL_SCHEMAS = ("layer_03_foundation", "layer_04_semantic")
 MODEL_TABLES = [
     "layer_03_foundation.dim_page", "layer_03_foundation.dim_creator", "layer_03_foundation.dim_scheduler",
     "layer_03_foundation.dim_caption", "layer_03_foundation.fact_message_send",
+    "layer_03_foundation.caption_bank_last_use",
     "layer_04_semantic.caption_performance_daily", "layer_04_semantic.page_performance_daily",
     "layer_04_semantic.page_health_7d", "layer_04_semantic.tier_thresholds", "layer_04_semantic.page_tier_assignment",
     "layer_04_semantic.page_state_daily", "layer_04_semantic.page_dow_hod_profile",
@@ -110,6 +111,30 @@ def test_feature_store_covers_every_candidate_of_every_active_page_including_nev
     assert never_sent["p_buy_smoothed"].null_count() == 0
     flagged = table(home, "layer_03_foundation", "dim_caption").filter(pl.col("tos_status") == "flagged")
     assert store.join(flagged.select("caption_id"), on="caption_id", how="semi").height == 0
+
+
+def test_feature_store_takes_the_bank_last_use_where_the_reports_have_none(world):
+    home, _ = world
+    bank = table(home, "layer_03_foundation", "caption_bank_last_use")
+    assert bank.height > 0  # the logger's last-use pages resolve (aliases, 'both' names) onto the world's pages
+    assert set(bank["username_page"]) <= set(table(home, "layer_03_foundation", "dim_page")["username_page"])
+    store = table(home, "layer_05_ml", "feature_store").select(
+        "username_page", "caption_id", "last_used_ts_page", "send_events_all_pages_365d", "computed_at")
+    key = ["username_page", "caption_id"]
+    sent = table(home, "layer_03_foundation", "fact_message_send").group_by(key).agg(
+        report_last=pl.col("sending_ts_utc").max())
+    banked = store.join(bank, on=key, how="inner")
+    assert banked.height > 0
+    fallback = banked.join(sent, on=key, how="anti")
+    ts, now = pl.col("bank_last_used_ts_utc"), pl.col("computed_at")
+    usable = (ts <= now) & (ts > now - pl.duration(days=365))
+    # no report send of the caption on the page: the bank's last use, when it lies in the window before the run
+    assert fallback.filter(usable).height > 0
+    assert (fallback.filter(usable)["last_used_ts_page"] == fallback.filter(usable)["bank_last_used_ts_utc"]).all()
+    assert fallback.filter(~usable)["last_used_ts_page"].null_count() == fallback.filter(~usable).height
+    # a report send on the page: the report's last use, whatever the bank says
+    reported = banked.join(sent, on=key, how="inner")
+    assert reported.height > 0 and (reported["last_used_ts_page"] == reported["report_last"]).all()
 
 
 def test_rankings_cover_24_slots_per_active_page_and_obey_the_hard_rules(world):
