@@ -15,6 +15,8 @@ cross-page conflicts (`cross_page_flags`). Memory is O(candidates + slots), not 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -122,8 +124,8 @@ def price_adjusted(p, q_bar, beta):
 def best_slots(g0, S, co, A, slot_is_ppv, slot_allowed, slot_f, slot_dayidx, cat_bits, cand_f, elig_mask, n_days):
     """Per local date (`slot_dayidx` of the page's slots g0 … g0+S−1, codes 0 … n_days−1) and candidate (rows co …
     co+A−1): the page slot index with the highest final_pre among the slots where the pair is ok (eligible and
-    scorable), the earliest on ties; the date's first slot when the pair is ok nowhere. int64[n_days × A]."""
-    out = np.full(n_days * A, -1, dtype=np.int64)
+    scorable), the earliest on ties; the date's first slot when the pair is ok nowhere. int32[n_days × A]."""
+    out = np.full(n_days * A, -1, dtype=np.int32)
     best_v = np.full(n_days * A, -np.inf)
     for s in range(S):
         g = g0 + s
@@ -235,6 +237,23 @@ def pair_components(pair_slot, pair_cand, slot_page, slot_off, cand_off, slot_is
     return vals, flags
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _uses_in(gid, lo, hi, use_off, use_ts, run_head, run_next, run_ts):
+    """Agency-wide uses of caption `gid` in (lo, hi]: before this run (use_ts) and primaries of this run."""
+    lo_u, hi_u = use_off[gid], use_off[gid + 1]
+    cnt = 0
+    if hi_u > lo_u:
+        seg = use_ts[lo_u:hi_u]
+        cnt = np.searchsorted(seg, hi, side="right") - np.searchsorted(seg, lo, side="right")
+    k = run_head[gid]
+    while k >= 0:
+        t = run_ts[k]
+        if lo < t and t <= hi:
+            cnt += 1
+        k = run_next[k]
+    return cnt
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _blocked(ca, gid, day, ts, max_uses, prim_head, prim_next, prim_day, use_off, use_ts, run_head, run_next, run_ts):
     """Dynamic bits of one candidate (global candidate row `ca`, caption `gid`) at a slot (`day`, `ts`)."""
@@ -245,21 +264,21 @@ def _blocked(ca, gid, day, ts, max_uses, prim_head, prim_next, prim_day, use_off
             m |= ALREADY_PRIMARY_TODAY
             break
         k = prim_next[k]
-    lo = ts - DAY_US
-    lo_u, hi_u = use_off[gid], use_off[gid + 1]
-    cnt = 0
-    if hi_u > lo_u:
-        seg = use_ts[lo_u:hi_u]
-        cnt = np.searchsorted(seg, ts, side="right") - np.searchsorted(seg, lo, side="right")
-    k = run_head[gid]
-    while k >= 0:
-        t = run_ts[k]
-        if lo < t and t <= ts:
-            cnt += 1
-        k = run_next[k]
-    if cnt >= max_uses:
+    if _uses_in(gid, ts - DAY_US, ts, use_off, use_ts, run_head, run_next, run_ts) >= max_uses:
         m |= MAX_DAILY_USES_REACHED
     return m
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _blocked_for_good(b, gid, day, last_day, ts, end_ts, max_uses, use_off, use_ts, run_head, run_next, run_ts):
+    """Whether blocked bits `b` found at (day, ts) hold for every later slot of the page (up to its last slot at
+    end_ts, day code last_day): primary on a day code that no later slot leaves, or max_daily_uses reached by uses
+    in (end_ts − 24 h, ts] alone (uses are only added as the pass goes on, so every later window holds them)."""
+    if (b & ALREADY_PRIMARY_TODAY) != 0 and day == last_day:
+        return True
+    if (b & MAX_DAILY_USES_REACHED) != 0:
+        return _uses_in(gid, end_ts - DAY_US, ts, use_off, use_ts, run_head, run_next, run_ts) >= max_uses
+    return False
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -283,19 +302,113 @@ def _ordered(idx, vals):
     return sel[np.argsort(key, kind="mergesort")]
 
 
+def slot_signatures(slot_page, slot_is_ppv, slot_allowed, slot_f, cand_off) -> tuple[np.ndarray, np.ndarray]:
+    """Plain Python: the re-scoring orders `assign_primaries` may share. Two slots of a page with the same (is_ppv,
+    price, q^(1−β), novelty scale, allowed categories) order the page's candidates the same way up to the temporal
+    multiplier, which only scales (tm > 0), so they share one order of the candidates by exploit + ucb + novelty.
+    Returns (slot_sig int64[S]: the order's id, −1 when tm is not a finite positive number; sig_off int64[n+1]: order
+    k takes rows sig_off[k]:sig_off[k+1] of the kernel's order buffer, one row per candidate of its page)."""
+    S = len(slot_page)
+    sig = np.full(S, -1, np.int64)
+    ids: dict[tuple, int] = {}
+    sizes: list[int] = []
+    for g in range(S):
+        tm = float(slot_f[g, 3])
+        if not (math.isfinite(tm) and tm > 0.0):
+            continue
+        p = int(slot_page[g])
+        k = (p, bool(slot_is_ppv[g]), *(float(v) for v in slot_f[g, :3]), int(slot_allowed[g]))
+        if k not in ids:
+            ids[k] = len(sizes)
+            sizes.append(int(cand_off[p + 1] - cand_off[p]))
+        sig[g] = ids[k]
+    return sig, np.concatenate([np.zeros(1, np.int64), np.cumsum(np.array(sizes, np.int64))])
+
+
+def page_ends(slot_page, slot_day, slot_ts, n_pages: int) -> tuple[np.ndarray, np.ndarray]:
+    """Plain Python: (day code, time) of each page's last slot (int64[P] each; 0 for a page without slots)."""
+    last_day = np.zeros(n_pages, np.int64)
+    end_ts = np.zeros(n_pages, np.int64)
+    for g in np.argsort(np.asarray(slot_ts), kind="stable"):
+        p = int(slot_page[g])
+        last_day[p], end_ts[p] = slot_day[g], slot_ts[g]
+    return last_day, end_ts
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _top_unblocked(g, co, A, top_m, day, ts, max_uses, slot_is_ppv, slot_allowed, slot_f, cat_bits, cand_f, cand_gid,
-                   elig_mask, prim_head, prim_next, prim_day, use_off, use_ts, run_head, run_next, run_ts):  # fmt: skip
+                   elig_mask, prim_head, prim_next, prim_day, use_off, use_ts, run_head, run_next, run_ts, sig,
+                   sig_order, sig_off, sig_len, last_day, end_ts):  # fmt: skip
     """Re-scoring of slot row g: the top `top_m` local candidates by final_pre desc, index asc, among the eligible,
     scorable and unblocked ones (`score_slot` on the slot with the blocked candidates masked); −1 padded.
 
-    The blocked test (`_blocked`, the costly part) runs only on the best candidates: the K best by final_pre (ties at
-    the cut included) are walked in order, K growing ×4 until top_m unblocked ones are found or every candidate is
-    in. Every candidate outside the walked set scores below all of it, so the result is the exact top_m."""
+    The blocked test (`_blocked`) runs only on the best candidates. With an order (`sig` >= 0, see
+    `slot_signatures`; built on first use: the page's candidates by exploit + ucb + novelty desc, index asc) the
+    order is walked until top_m unblocked ones are found and the next one scores lower (final_pre = tm × that sum
+    never rises along the order; the ones tying the last are kept), then sorted by final_pre desc, index asc. The
+    walk drops from the order what no later slot of the page (last at end_ts, day code last_day) can pick:
+    ineligible or unfit candidates and those `_blocked_for_good`; the rest keeps its order (`sig_len` live rows).
+    Without one, the K best by final_pre (ties at the cut included) are walked, K growing ×4 until top_m unblocked
+    ones are found or every candidate is in. Either way the result is the exact top_m."""
+    ppv, q, qf, sc, tm, allowed = _slot(g, slot_is_ppv, slot_allowed, slot_f)
+    out = np.full(top_m, -1, dtype=np.int64)
+    if sig >= 0:
+        o0 = sig_off[sig]
+        if sig_len[sig] < 0:
+            x = np.empty(A, dtype=np.float64)
+            for a in range(A):
+                x[a] = -_components(ppv, q, qf, sc, 1.0, co + a, cand_f)[3]
+            sig_order[o0 : o0 + A] = np.argsort(x, kind="mergesort").astype(np.int32)
+            sig_len[sig] = A
+        L = sig_len[sig]
+        got = np.empty(top_m + 16, dtype=np.int64)
+        key = np.empty(top_m + 16, dtype=np.float64)
+        n = 0
+        last = np.inf
+        w = 0  # the order is compacted while walked: what can never be picked again on this page is dropped
+        j = 0
+        while j < L:
+            a = sig_order[o0 + j]
+            j += 1
+            if elig_mask[co + a] != 0 or (cat_bits[co + a] & allowed) == 0:
+                continue
+            pre = _components(ppv, q, qf, sc, tm, co + a, cand_f)[3]
+            if np.isnan(pre):
+                continue
+            if n >= top_m and -pre > last:
+                j -= 1
+                break
+            sig_order[o0 + w] = a
+            w += 1
+            gid = cand_gid[co + a]
+            b = _blocked(co + a, gid, day, ts, max_uses, prim_head, prim_next, prim_day, use_off, use_ts, run_head,
+                         run_next, run_ts)  # fmt: skip
+            if b == 0:
+                if n == got.shape[0]:
+                    got = np.concatenate((got, np.empty(n, dtype=np.int64)))
+                    key = np.concatenate((key, np.empty(n, dtype=np.float64)))
+                got[n] = a
+                key[n] = -pre
+                n += 1
+                if n == top_m:
+                    last = -pre
+            elif _blocked_for_good(b, gid, day, last_day, ts, end_ts, max_uses, use_off, use_ts, run_head, run_next,
+                                   run_ts):  # fmt: skip
+                w -= 1
+        rest = L - j
+        if rest > 0 and w < j:
+            sig_order[o0 + w : o0 + w + rest] = sig_order[o0 + j : o0 + L].copy()
+        sig_len[sig] = w + rest
+        o = np.argsort(got[:n])
+        got, key = got[:n][o], key[:n][o]
+        o = np.argsort(key, kind="mergesort")
+        k = n if n < top_m else top_m
+        for j in range(k):
+            out[j] = got[o[j]]
+        return out
     idx = np.empty(A, dtype=np.int64)
     key = np.empty(A, dtype=np.float64)
     n = 0
-    ppv, q, qf, sc, tm, allowed = _slot(g, slot_is_ppv, slot_allowed, slot_f)
     for a in range(A):
         if elig_mask[co + a] == 0 and (cat_bits[co + a] & allowed) != 0:
             pre = _components(ppv, q, qf, sc, tm, co + a, cand_f)[3]
@@ -303,7 +416,6 @@ def _top_unblocked(g, co, A, top_m, day, ts, max_uses, slot_is_ppv, slot_allowed
                 idx[n] = a
                 key[n] = -pre
                 n += 1
-    out = np.full(top_m, -1, dtype=np.int64)
     k = 2 * top_m
     while True:
         if n > k:
@@ -366,6 +478,10 @@ def assign_primaries(
     page_rules,
     use_off,
     use_ts,
+    slot_sig,
+    sig_off,
+    page_last_day,
+    page_end_ts,
     top_m,
     k_max,
 ):
@@ -385,8 +501,11 @@ def assign_primaries(
       candidates (A): cand_gid int64 (global caption id in [0, G)), elig_mask uint16 (§5.7 slot-independent mask),
         hours_since_use_page float64 (+inf = never), cat_bits uint32, cand_f float64[A, 5] (`CAND_F`), cross_row
         int64 (−1, or the candidate's row of cross_flags bool[R, max S_p]: the page's cross-page conflicts per slot).
-      best_off int64[P+1], best_slot int64[·]: page p's `best_slots` result (n_days × A_p) starts at best_off[p].
+      best_off int64[P+1], best_slot int32[·]: page p's `best_slots` result (n_days × A_p) starts at best_off[p].
       agency-wide uses before this run: use_off int64[G+1], use_ts int64[·] (UTC µs, sorted within each caption).
+      slot_sig int64[S], sig_off int64[·]: the shared re-scoring orders (`slot_signatures`; −1 = none, any slot may
+        have none: the result is the same, only slower); page_last_day int64[P], page_end_ts int64[P]: the day code
+        and the time of each page's last slot (what the re-scoring may drop from a shared order for good).
       order int64[T]: slot rows in processing order ((slot_ts_utc, username_page, slot_type) in the ranker).
       top_m: the M of `score_slot` for re-scoring; k_max >= every top_k.
     A pair's final score and final_pre are `pair_values` (final −inf: not eligible, not scorable or banned).
@@ -430,6 +549,8 @@ def assign_primaries(
     run_next = np.full(T, -1, dtype=np.int64)
     run_ts = np.zeros(T, dtype=np.int64)
     n_rec = 0
+    sig_order = np.empty(sig_off[-1], dtype=np.int32)
+    sig_len = np.full(sig_off.shape[0] - 1, -1, dtype=np.int64)  # −1: order not built yet
 
     for t in range(T):
         g_slot = order[t]
@@ -479,7 +600,8 @@ def assign_primaries(
             if any_extra:
                 idx2 = _top_unblocked(g_slot, co, A, top_m, day, ts, max_uses, slot_is_ppv, slot_allowed, slot_f,
                                       cat_bits, cand_f, cand_gid, elig_mask, prim_head, prim_next, prim_day, use_off,
-                                      use_ts, run_head, run_next, run_ts)  # fmt: skip
+                                      use_ts, run_head, run_next, run_ts, slot_sig[g_slot], sig_order, sig_off,
+                                      sig_len, page_last_day[p], page_end_ts[p])  # fmt: skip
                 vals2 = np.empty(idx2.shape[0])
                 for j in range(idx2.shape[0]):
                     a = idx2[j]

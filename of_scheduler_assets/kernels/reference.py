@@ -329,7 +329,7 @@ def best_slots(g0, S, co, A, slot_is_ppv, slot_allowed, slot_f, slot_dayidx, cat
                       np.array([0, A]), np.zeros(A, np.int64), np.full(co + A, -1), np.zeros((0, S), bool),
                       np.zeros((1, 3)))  # fmt: skip
     fp = np.where(m["ok"], m["final_pre"], -np.inf)
-    out = np.full(n_days * A, -1, np.int64)
+    out = np.full(n_days * A, -1, np.int32)
     days = np.asarray(slot_dayidx[g0 : g0 + S])
     for d in range(n_days):
         rows = np.flatnonzero(days == d)
@@ -411,10 +411,15 @@ def assign_primaries(
     page_rules,
     use_off,
     use_ts,
+    slot_sig,
+    sig_off,
+    page_last_day,
+    page_end_ts,
     top_m,
     k_max,
 ):
-    """5.10 in plain Python: dense per-page matrices (`pair_matrices`), sets of (page, day, caption) primaries and
+    """5.10 in plain Python (`slot_sig`, `sig_off`, `page_last_day`, `page_end_ts`, the kernel's shared re-scoring
+    orders, change nothing here): dense per-page matrices (`pair_matrices`), sets of (page, day, caption) primaries and
     per-caption lists of use times."""
     S = len(slot_page)
     kind = np.full(S, 2, dtype=np.int8)

@@ -2,24 +2,30 @@
 
 Per page (pages in `username_page` order):
 
-1. candidates: the page's `feature_store` rows (latest `computed_date`), sorted by `caption_id` so that the kernel's
-   index order is the caption_id order;
+1. candidates: the page's `feature_store` rows (latest `computed_date`, the first row per caption), read through an
+   index sorted by (`username_page`, `caption_id`), so that the kernel's index order is the caption_id order and the
+   caller's frame is never copied whole;
 2. slot-independent eligibility at `now` with `kernels.eligibility`: reuse (`now − last_used_ts_page`), agency-wide
    cooldown (`now − last_used_ts_any < cooldown_hours`) and fatigue from the feature rows; TOS / activity / media-only
    / explicitness from optional columns (`tos_flagged` or `tos_status`, `is_active`, `is_media_only`,
    `explicitness`, `max_explicitness`; the store's universe already excludes them, the columns let a caption flagged
    after the daily refresh be blocked); categories from `categories` (list) when present, else `primary_category`,
    tested against the union of the categories of the page's slot types;
-3. `kernels.score_slot` gives the per-slot top M (`top_m` of the config file) and the provisional top-1.
+3. `kernels.score_slot` gives the per-slot top M (`top_m` of the config file) and the provisional top-1;
+4. the page's candidates join flat arrays (~70 bytes a candidate: caption id, mask, hours since use, category bits
+   and the five candidate factors of `kernels.codes.CAND_F`) and `kernels.assign.best_slots` gives the best slot of
+   every candidate per local date (for the same-day penalty).
 
-The components of every (candidate, slot) are evaluated densely in NumPy with the kernel's factorised formulas (§5.9),
-so `temporal_multiplier × (exploit_value + ucb_bonus + novelty_bonus) − diversity_penalty == final_score` holds to
-rounding; the kernel decides which M candidates a slot keeps, the dense values order them.
+No slots × candidates matrix is kept: the components of a (slot, candidate) pair are a few products of its slot's
+factors (`SLOT_F`) and its candidate's (`CAND_F`) with the kernel's factorised formulas (§5.9), recomputed by the
+kernels wherever they are read (`kernels.assign.pair_values`), so `temporal_multiplier × (exploit_value + ucb_bonus +
+novelty_bonus) − diversity_penalty == final_score` holds to rounding; `score_slot` decides which M candidates a slot
+keeps, the final scores order them.
 
 Penalties (§7.2): same-day when the slot is not the candidate's best slot (highest `final_pre`, ties → earlier slot)
 among the page's slots of that local date; cross-page when the candidate is the provisional top-1 of another page at
-a slot within ± `cross_page_block_hours`; both `mult × max(tm × exploit, 0.0005)`; ban mode removes cross-page
-conflicts instead.
+a slot within ± `cross_page_block_hours` (`kernels.assign.cross_page_flags`, a sparse row of flags per conflicting
+candidate); both `mult × max(tm × exploit, 0.0005)`; ban mode removes cross-page conflicts instead.
 
 Global pass (§7.3) = kernel 5.10 `kernels.assign.assign_primaries` over the pages' flattened arrays (Python keeps
 the string work: seed keys, hashes, caption ids → integers, and builds the rows from the kernel's picks), one thread,
@@ -27,8 +33,8 @@ slots in (slot_ts_utc, username_page, slot_type) order: constraints "not already
 primary on this page in this run" (the page's `min_reuse_days` spans the horizon, so a caption primary at 23:00 local
 is not primary again at 01:00 the next local date; with a reuse rule shorter than the horizon: not already primary on
 this page's local date) and "agency-wide primaries + sends in the 24 h up to the slot < max_daily_uses"
-(`recent_primaries` + the primaries of this run); all M blocked → the slot is re-scored by the kernel with the
-blocked captions masked; ε-exploration with `hash_uniform(seed_key + "|eps")` / `"|pick"` over the
+(`recent_primaries` + the primaries of this run); all M blocked → the slot is re-scored with the blocked captions
+masked (the exact top M of the unblocked candidates); ε-exploration with `hash_uniform(seed_key + "|eps")` / `"|pick"` over the
 `explore_pool_size` best allowed candidates sorted by caption_id; ranks 2…top_k by final desc, caption_id asc;
 fallback relaxing only reuse / cooldown / fatigue (oldest page use first, never used first); `no_caption_available`.
 
@@ -39,7 +45,7 @@ Decisions (not fixed by the spec):
 * `p_buy` is `p_buy_smoothed` (at the caption's own prices); `expected_rps = exploit_value` on ppv slots
   (`q × p(q)`), 0 elsewhere. `send_events_page` = `send_events_90d`. `days_since_use_page` and
   `hours_since_use_any` are measured at `now` (null = never).
-* `score_normalized` is over the slot's eligible candidates (dense, dynamic constraints ignored); fallback rows over
+* `score_normalized` is over the slot's eligible candidates (all of them, dynamic constraints ignored); fallback rows over
   the fallback pool; clipped to [0, 100].
 * Fallback rows keep the dynamic constraints (one primary per caption, page and local date; max_daily_uses) and get
   `diversity_penalty = 0`. A `no_caption_available` row has rank 1, null caption and scores, `is_fallback = true`.
@@ -265,16 +271,15 @@ def rank_next24(
         r["username_page"]: (r["config_name"], r.get("config_version") or cfg.config_version)
         for r in assignments.sort("username_page").iter_rows(named=True)
     }
-    # The caller's frame, ordered by (username_page, caption_id) through an index (stable: among duplicate keys the
-    # first row of the frame comes first, so "keep first" keeps it).
+    # The caller's frame is read page by page through the row numbers of each page (in frame order, so that after a
+    # stable sort by caption_id "keep first" keeps the frame's first row of a caption); never copied whole.
     feat_cols = features.columns
-    order_idx = features.select(pl.arg_sort_by(["username_page", "caption_id"], maintain_order=True).alias("i"))["i"]
-    counts = features.group_by("username_page").agg(pl.len().alias("n")).sort("username_page")
-    spans: dict[str, tuple[int, int]] = {}
-    at = 0
-    for p, n in counts.iter_rows():
-        spans[p] = (at, at + n)
-        at += n
+    page_rows = (
+        features.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("i"), "username_page")
+        .group_by("username_page")
+        .agg(pl.col("i").sort())
+    )
+    rows_at = {p: k for k, p in enumerate(page_rows["username_page"].to_list())}
     # global caption ids: positions in the sorted list of the frame's caption ids
     captions = features.select(pl.col("caption_id").drop_nulls().unique().sort()).with_row_index("_gid")
     captions = captions.with_columns(pl.col("_gid").cast(pl.Int64))
@@ -326,10 +331,10 @@ def rank_next24(
         pg = _Page(name, cname, ncfg, None, None)
         pg.scal["config_version"] = cversion
         pf = None
-        if name in spans:
-            lo, hi = spans[name]
-            rows_idx = order_idx.slice(lo, hi - lo)
+        if name in rows_at:
+            rows_idx = page_rows["i"][rows_at[name]]
             pf = features[rows_idx].with_columns(rows_idx.cast(pl.Int64).alias("_src"))
+            pf = pf.sort("caption_id", maintain_order=True, nulls_last=True)
             if "computed_date" in feat_cols:
                 pf = pf.filter(pl.col("computed_date") == pl.col("computed_date").max())
             # keep the first row of every caption (the rows are in caption_id order, ties in frame order)
@@ -655,7 +660,9 @@ def _global_pass(
         KIND_RANKED,
         assign_primaries,
         final_ranges,
+        page_ends,
         pair_components,
+        slot_signatures,
     )  # fmt: skip
 
     plist = list(pages.values())
@@ -670,7 +677,7 @@ def _global_pass(
     assert all(int(cand_off[p]) == pg.lo for p, pg in enumerate(plist) if A_p[p])  # pages filled flat in this order
     live = [pg for pg, a in zip(plist, A_p, strict=True) if a > 0]
     best_off = offsets(np.array([pg.best.shape[0] if a > 0 else 0 for pg, a in zip(plist, A_p, strict=True)]))
-    best = np.concatenate([pg.best for pg in live]) if live else np.zeros(0, np.int64)
+    best = np.concatenate([pg.best for pg in live]) if live else np.zeros(0, np.int32)
 
     S = int(slot_off[-1])
     slot_ts = np.zeros(S, np.int64)
@@ -730,7 +737,9 @@ def _global_pass(
     kind, rows, greedy, pool, explored, prob, fb_lo, fb_hi = assign_primaries(
         order, slot_page, slot_ts, slot_day, slot_dayidx, u_eps, u_pick, top_idx, n_elig, is_ppv, allowed, slot_f,
         cand_off, slot_off, best_off, best, flat.gid, flat.mask, flat.hp, flat.cat_bits, flat.cand_f, cross_row,
-        cross_flags, page_eps, page_pen, page_rules, use_off, use_ts, top_m, int(max(1, page_rules[:, 1].max())) if P else 1,
+        cross_flags, page_eps, page_pen, page_rules, use_off, use_ts, *slot_signatures(slot_page, is_ppv, allowed,
+        slot_f, cand_off), *page_ends(slot_page, slot_day, slot_ts, P), top_m,
+        int(max(1, page_rules[:, 1].max())) if P else 1,
     )  # fmt: skip
     fin_lo, fin_hi = final_ranges(slot_page, slot_off, cand_off, *pen_args)
 

@@ -56,7 +56,7 @@ def _problem(rng: np.random.Generator, P: int, max_a: int, max_s: int, M: int, n
     cross_flags = rng.random((4, max(max_s, 1))) < 0.4
     top_idx = np.full((S, M), -1, np.int64)
     n_elig = np.zeros(S, np.int64)
-    best = np.zeros(int(best_off[-1]), np.int64)
+    best = np.zeros(int(best_off[-1]), np.int32)
     for p in range(P):
         s0, s1, c0, c1 = slot_off[p], slot_off[p + 1], cand_off[p], cand_off[p + 1]
         hours = np.sort(rng.choice(30, s1 - s0, replace=True))
@@ -76,13 +76,17 @@ def _problem(rng: np.random.Generator, P: int, max_a: int, max_s: int, M: int, n
     o = np.lexsort((rt, rg))
     use_off = np.searchsorted(rg[o], np.arange(n_captions + 1)).astype(np.int64)
     order = np.lexsort((np.arange(S), slot_page, slot_ts)).astype(np.int64)
+    slot_sig, sig_off = kernel.slot_signatures(slot_page, is_ppv, allowed, slot_f, cand_off)
+    slot_sig[rng.random(S) < 0.3] = -1  # some slots re-score without a shared order
     return dict(
         order=order, slot_page=slot_page, slot_ts=slot_ts, slot_day=slot_day, slot_dayidx=slot_day.copy(),
         u_eps=rng.random(S), u_pick=rng.random(S), top_idx=top_idx, n_elig=n_elig, slot_is_ppv=is_ppv,
         slot_allowed=allowed, slot_f=slot_f, cand_off=cand_off, slot_off=slot_off, best_off=best_off, best_slot=best,
         cand_gid=gid, elig_mask=masks, hours_since_use_page=hp, cat_bits=cat_bits, cand_f=cand_f,
         cross_row=cross_row, cross_flags=cross_flags, page_eps=page_eps, page_pen=page_pen, page_rules=page_rules,
-        use_off=use_off, use_ts=rt[o].astype(np.int64), top_m=M, k_max=4,
+        use_off=use_off, use_ts=rt[o].astype(np.int64), slot_sig=slot_sig, sig_off=sig_off,
+        **dict(zip(("page_last_day", "page_end_ts"), kernel.page_ends(slot_page, slot_day, slot_ts, P), strict=True)),
+        top_m=M, k_max=4,
     )  # fmt: skip
 
 
@@ -91,6 +95,8 @@ PEN_KEYS = ("slot_is_ppv", "slot_allowed", "slot_f", "slot_dayidx", "cat_bits", 
 
 
 def _agree(prob: dict):
+    ends = kernel.page_ends(prob["slot_page"], prob["slot_day"], prob["slot_ts"], len(prob["cand_off"]) - 1)
+    prob = {**prob, "page_last_day": ends[0], "page_end_ts": ends[1]}  # consistent after a test edits the slots
     got = assign_primaries(**prob)
     want = ref.assign_primaries(**prob)
     for name, g, w in zip(NAMES, got, want, strict=True):
@@ -120,8 +126,9 @@ def test_assign_primaries_matches_reference(seed, P, max_a, max_s, M, n_captions
 
 def test_paths_are_all_exercised_by_the_generator():
     """The property test above is only as good as its inputs: over a fixed sample of seeds, ranked, explored,
-    fallback, empty and re-scored slots all occur (re-scored: the primary is outside the slot's original top M)."""
-    seen = {"ranked": 0, "explored": 0, "fallback": 0, "none": 0, "rescored": 0}
+    fallback, empty and re-scored slots all occur (re-scored: the primary is outside the slot's original top M), the
+    re-scoring both through a shared order and by a scan."""
+    seen = {"ranked": 0, "explored": 0, "fallback": 0, "none": 0, "rescored_shared_order": 0, "rescored_scan": 0}
     for seed in range(150):
         prob = _problem(np.random.default_rng(seed), 3, 10, 8, 2, 12)
         kind, rows, _, _, explored, _, _, _ = _agree(prob)
@@ -131,7 +138,7 @@ def test_paths_are_all_exercised_by_the_generator():
         seen["none"] += int((kind == KIND_NONE).sum())
         for s in np.flatnonzero(kind == KIND_RANKED):
             if rows[s, 0] not in prob["top_idx"][s] and not explored[s]:
-                seen["rescored"] += 1
+                seen["rescored_shared_order" if prob["slot_sig"][s] >= 0 else "rescored_scan"] += 1
     assert all(v > 0 for v in seen.values()), seen
 
 
@@ -147,11 +154,13 @@ def _one_page(A: int, S: int, *, top_m: int, max_uses: int = 3, eps: float = 0.0
         slot_dayidx=np.zeros(S, np.int64), u_eps=np.full(S, 0.5), u_pick=np.full(S, 0.5), top_idx=top,
         n_elig=np.full(S, A, np.int64), slot_is_ppv=np.ones(S, np.bool_), slot_allowed=np.ones(S, np.uint32),
         slot_f=np.tile([10.0, 1.0, 0.2, 1.0], (S, 1)), cand_off=np.array([0, A]), slot_off=np.array([0, S]),
-        best_off=np.array([0, A]), best_slot=np.zeros(A, np.int64), cand_gid=np.arange(A, dtype=np.int64),
+        best_off=np.array([0, A]), best_slot=np.zeros(A, np.int32), cand_gid=np.arange(A, dtype=np.int64),
         elig_mask=np.zeros(A, np.uint16), hours_since_use_page=np.full(A, np.inf), cat_bits=np.ones(A, np.uint32),
         cand_f=cand_f, cross_row=np.full(A, -1, np.int64), cross_flags=np.zeros((0, S), np.bool_),
         page_eps=np.array([eps]), page_pen=np.zeros((1, 3)), page_rules=np.array([[2, 3, max_uses]], np.int64),
-        use_off=np.zeros(A + 1, np.int64), use_ts=np.zeros(0, np.int64), top_m=top_m, k_max=3,
+        use_off=np.zeros(A + 1, np.int64), use_ts=np.zeros(0, np.int64), slot_sig=np.zeros(S, np.int64),
+        sig_off=np.array([0, A]), page_last_day=np.zeros(1, np.int64),
+        page_end_ts=np.array([(S - 1) * HOUR_US], np.int64), top_m=top_m, k_max=3,
     )  # fmt: skip
 
 
