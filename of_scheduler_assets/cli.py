@@ -1,8 +1,8 @@
 """`of-scheduler`: the newcomer's entry point.
 
-of-scheduler run   generate the sample world (unless the same one is there), materialize every asset into the
-                   warehouse, and print where to look
-of-scheduler ui    start the Dagster UI on this code location with the same instance
+    of-scheduler run   generate the sample world (unless the same one is there), materialize every asset into the
+                       warehouse, and print where to look
+    of-scheduler ui    start the Dagster UI on this code location with the same instance
 """
 
 from __future__ import annotations
@@ -37,13 +37,8 @@ def _world_is_current(home: Path, args: argparse.Namespace) -> bool:
     if args.regenerate or not manifest.exists():
         return False
     meta = json.loads(manifest.read_text())
-    wanted = {
-        "seed": args.seed,
-        "scale": args.scale,
-        "days": args.days,
-        "fault_rate": args.faults,
-        "end_date": args.end_date,
-    }
+    wanted = {"seed": args.seed, "scale": args.scale, "days": args.days, "fault_rate": args.faults,
+              "end_date": args.end_date}
     return all(meta.get(k) == v for k, v in wanted.items())
 
 
@@ -51,23 +46,9 @@ def generate_world(home: Path, args: argparse.Namespace) -> None:
     if _world_is_current(home, args):
         print(f"sample world: reusing {home} (same seed, scale, days, end date and faults; --regenerate to rebuild)")
         return
-    cmd = [
-        sys.executable,
-        "-m",
-        "of_scheduler_assets.sample",
-        "--out",
-        str(home),
-        "--scale",
-        str(args.scale),
-        "--seed",
-        str(args.seed),
-        "--days",
-        str(args.days),
-        "--faults",
-        str(args.faults),
-        "--end-date",
-        args.end_date,
-    ]
+    cmd = [sys.executable, "-m", "of_scheduler_assets.sample", "--out", str(home), "--scale", str(args.scale),
+           "--seed", str(args.seed), "--days", str(args.days), "--faults", str(args.faults),
+           "--end-date", args.end_date]
     print("sample world:", " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True)
 
@@ -118,9 +99,8 @@ def materialize_everything(simulate: bool = False) -> dict:
     seen = 0
     with dg.DagsterInstance.get() as instance:
         for _ in range(MAX_BACKFILL_RUNS):
-            result = job.execute_in_process(
-                instance=instance, raise_on_error=False, run_config=backfill, asset_selection=list(ingestion_keys)
-            )
+            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill,
+                                            asset_selection=list(ingestion_keys))
             emails = warehouse_reader().read_table("layer_01_raw", "report_emails")
             handled = 0 if emails is None else emails.height
             print(f"ingestion run {result.run_id}: {handled:,} report emails handled so far", flush=True)
@@ -136,45 +116,26 @@ def materialize_everything(simulate: bool = False) -> dict:
             evaluation = EVALUATION.resolve(graph)
             later = daily | evaluation | SIMULATION.resolve(graph)  # the simulation: `of-scheduler run --simulate`
             model_keys = [k for k in graph.materializable_asset_keys if k not in later]
-            results.append(
-                job.execute_in_process(
-                    instance=instance,
-                    raise_on_error=False,
-                    run_config=backfill,
-                    tags=partitions.range_tags(first, last),
-                    asset_selection=model_keys,
-                )
-            )
+            results.append(job.execute_in_process(instance=instance, raise_on_error=False, run_config=backfill,
+                                                  tags=partitions.range_tags(first, last), asset_selection=model_keys))
             if results[-1].success:
                 print(f"decision run for {last}", flush=True)
-                results.append(
-                    job.execute_in_process(
-                        instance=instance, raise_on_error=False, partition_key=last, asset_selection=list(daily)
-                    )
-                )
+                results.append(job.execute_in_process(instance=instance, raise_on_error=False, partition_key=last,
+                                                      asset_selection=list(daily)))
             if results[-1].success:
                 print("ranker evaluation", flush=True)
-                results.append(
-                    job.execute_in_process(
-                        instance=instance, raise_on_error=False, asset_selection=list(EVALUATION.resolve(graph))
-                    )
-                )
+                results.append(job.execute_in_process(instance=instance, raise_on_error=False,
+                                                      asset_selection=list(EVALUATION.resolve(graph))))
             if simulate and results[-1].success:
                 print("ranker simulation against the sample world's ground truth (minutes)", flush=True)
-                results.append(
-                    job.execute_in_process(
-                        instance=instance, raise_on_error=False, asset_selection=list(SIMULATION.resolve(graph))
-                    )
-                )
+                results.append(job.execute_in_process(instance=instance, raise_on_error=False,
+                                                      asset_selection=list(SIMULATION.resolve(graph))))
     failed = [e for r in results for e in r.get_asset_check_evaluations() if not e.passed]
-    return {
-        "run_id": results[-1].run_id,
-        "success": all(r.success for r in results),
-        "failed_checks": [
-            e.asset_check_key.to_user_string() for e in failed if e.severity == dg.AssetCheckSeverity.ERROR
-        ],
-        "warnings": [e.asset_check_key.to_user_string() for e in failed if e.severity != dg.AssetCheckSeverity.ERROR],
-    }
+    return {"run_id": results[-1].run_id, "success": all(r.success for r in results),
+            "failed_checks": [e.asset_check_key.to_user_string() for e in failed
+                              if e.severity == dg.AssetCheckSeverity.ERROR],
+            "warnings": [e.asset_check_key.to_user_string() for e in failed
+                         if e.severity != dg.AssetCheckSeverity.ERROR]}
 
 
 def warehouse_summary() -> list[tuple[str, str, int]]:
@@ -205,21 +166,16 @@ def decision_summary(top: int = 5) -> list[str]:
             return None
 
     try:
-        ranked = one(
-            "SELECT count(DISTINCT username_page), count(DISTINCT (username_page, slot_ts_utc, slot_type)) "
-            'FROM "layer_06_rankings"."caption_rank_next24"'
-        )
-        planned = one(
-            "SELECT slot_kind, count(*), count(DISTINCT username_page) FROM "
-            '"layer_06_rankings"."weekly_template_7d" GROUP BY 1 ORDER BY 2 DESC'
-        )
+        ranked = one('SELECT count(DISTINCT username_page), count(DISTINCT (username_page, slot_ts_utc, slot_type)) '
+                     'FROM "layer_06_rankings"."caption_rank_next24"')
+        planned = one('SELECT slot_kind, count(*), count(DISTINCT username_page) FROM '
+                      '"layer_06_rankings"."weekly_template_7d" GROUP BY 1 ORDER BY 2 DESC')
         picks = one(
-            "SELECT r.username_page, r.slot_local, r.price_usd, r.caption_id, r.final_score, c.caption_text "
+            'SELECT r.username_page, r.slot_local, r.price_usd, r.caption_id, r.final_score, c.caption_text '
             'FROM "layer_06_rankings"."caption_rank_next24" r LEFT JOIN "layer_03_foundation"."dim_caption" c '
-            "ON c.caption_id = r.caption_id AND c.is_current "
+            'ON c.caption_id = r.caption_id AND c.is_current '
             "WHERE r.rank = 1 AND r.slot_type = 'ppv' AND r.caption_id IS NOT NULL "
-            f"ORDER BY r.final_score DESC, r.username_page, r.slot_ts_utc LIMIT {int(top)}"
-        )
+            f"ORDER BY r.final_score DESC, r.username_page, r.slot_ts_utc LIMIT {int(top)}")
     finally:
         conn.close()
     lines = []
@@ -251,9 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = materialize_everything(simulate=args.simulate)
 
     print()
-    print(
-        f"run {outcome['run_id']}: {'succeeded' if outcome['success'] else 'FAILED'} in {time.monotonic() - started:.0f} s"
-    )
+    print(f"run {outcome['run_id']}: {'succeeded' if outcome['success'] else 'FAILED'} in {time.monotonic() - started:.0f} s")
     if outcome["failed_checks"]:
         print("failed checks:", ", ".join(outcome["failed_checks"]))
     if outcome["warnings"]:
@@ -279,47 +233,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     _prepare_dagster_home()
     root = Path(__file__).resolve().parent.parent
-    cmd = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "dev",
-        "-w",
-        str(root / "workspace.yaml"),
-        "-h",
-        args.host,
-        "-p",
-        str(args.port),
-    ]
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
     return subprocess.call(cmd, cwd=root)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="of-scheduler", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(prog="of-scheduler", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="generate the sample world and materialize every asset")
-    run.add_argument(
-        "--scale",
-        type=float,
-        default=DEFAULT_SCALE,
-        help=f"world size, 1.0 = the real agency (default {DEFAULT_SCALE})",
-    )
+    run.add_argument("--scale", type=float, default=DEFAULT_SCALE, help=f"world size, 1.0 = the real agency (default {DEFAULT_SCALE})")
     run.add_argument("--seed", type=int, default=7)
     run.add_argument("--days", type=int, default=180)
-    run.add_argument(
-        "--end-date",
-        default=(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)).isoformat(),
-        help="last day of the sample world (default: two days ago, so its last reports have arrived)",
-    )
+    run.add_argument("--end-date", default=(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)).isoformat(),
+                     help="last day of the sample world (default: two days ago, so its last reports have arrived)")
     run.add_argument("--faults", type=float, default=0.0, help="share of reports with an injected bad input")
     run.add_argument("--regenerate", action="store_true", help="rebuild the sample world even if it is current")
-    run.add_argument(
-        "--simulate",
-        action="store_true",
-        help="also play the ranker against the world's ground truth (layer_05_ml/ranker_simulation)",
-    )
+    run.add_argument("--simulate", action="store_true",
+                     help="also play the ranker against the world's ground truth (layer_05_ml/ranker_simulation)")
     run.set_defaults(func=cmd_run)
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this code location")
     ui.add_argument("--host", default="127.0.0.1")

@@ -52,19 +52,10 @@ def build_definitions() -> dg.Definitions:
         assets=operations.with_declarative_automation(ASSETS),
         asset_checks=ASSET_CHECKS,
         jobs=[*jobs.JOBS, *export_automation.JOBS, *planning_automation.JOBS, *operations.JOBS],
-        schedules=[
-            *ingestion.SCHEDULES,
-            *warehouse_automation.SCHEDULES,
-            *planning_automation.SCHEDULES,
-            *operations.SCHEDULES,
-        ],
-        sensors=[
-            *ingestion.SENSORS,
-            *warehouse_automation.SENSORS,
-            *export_automation.SENSORS,
-            *planning_automation.SENSORS,
-            *operations.SENSORS,
-        ],
+        schedules=[*ingestion.SCHEDULES, *warehouse_automation.SCHEDULES, *planning_automation.SCHEDULES,
+                   *operations.SCHEDULES],
+        sensors=[*ingestion.SENSORS, *warehouse_automation.SENSORS, *export_automation.SENSORS,
+                 *planning_automation.SENSORS, *operations.SENSORS],
         resources=build_resources(),
         executor=executor,
     )

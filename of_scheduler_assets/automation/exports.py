@@ -14,15 +14,10 @@ import dagster as dg
 RANKING_JOB = "rank_captions_job"
 
 EXPORTS = dg.AssetSelection.assets(
-    ["layer_07_export", "schedule_recommendations"],
-    ["layer_07_export", "caption_lookup"],
-    ["layer_07_export", "api_captions"],
-    ["layer_07_export", "api_system_health"],
-    ["layer_07_export", "api_top_captions"],
-    ["ops_monitor", "top_captions"],
-    ["layer_07_export", "team_sheets"],
-    ["ops_audit", "export_log"],
-    ["ops_audit", "scheduler_actions"],
+    ["layer_07_export", "schedule_recommendations"], ["layer_07_export", "caption_lookup"],
+    ["layer_07_export", "api_captions"], ["layer_07_export", "api_system_health"],
+    ["layer_07_export", "api_top_captions"], ["ops_monitor", "top_captions"],
+    ["layer_07_export", "team_sheets"], ["ops_audit", "export_log"], ["ops_audit", "scheduler_actions"],
 )
 
 export_job = dg.define_asset_job(

@@ -43,7 +43,6 @@ def fact_window_tags(ops_config_file: OpsConfigResource, now: dt.datetime) -> di
 def report_ingestion_schedule(context: dg.ScheduleEvaluationContext, ops_config_file: OpsConfigResource):
     return dg.RunRequest(tags=fact_window_tags(ops_config_file, context.scheduled_execution_time))
 
-
 caption_bank_schedule = dg.ScheduleDefinition(
     name="caption_bank_schedule",
     job=ingest_reference_job,
@@ -67,21 +66,16 @@ def batch_key(message_ids: list[str]) -> str:
     "so a backlog after downtime is worked off batch by batch.",
 )
 def report_mailbox_sensor(
-    context: dg.SensorEvaluationContext,
-    mailbox: MailboxResource,
-    warehouse: WarehouseReader,
-    ops_config_file: OpsConfigResource,
-    clock: ClockResource,
+    context: dg.SensorEvaluationContext, mailbox: MailboxResource, warehouse: WarehouseReader,
+    ops_config_file: OpsConfigResource, clock: ClockResource,
 ):
     cfg = ops_config_file.load().model
     try:
         emails = warehouse.read_table("layer_01_raw", "report_emails")
     except (duckdb.IOException, duckdb.ConnectionException) as exc:  # a run holds the warehouse: look again later
         return dg.SkipReason(f"warehouse busy: {type(exc).__name__}")
-    done = (
-        set()
-        if emails is None
-        else set(emails.filter(emails["fetch_status"].is_in(list(DONE_STATUSES)))["message_id"].to_list())
+    done = set() if emails is None else set(
+        emails.filter(emails["fetch_status"].is_in(list(DONE_STATUSES)))["message_id"].to_list()
     )
     refs = mailbox.open(query=cfg.gmail.query, page_size=cfg.gmail.list_page_size).list_new(
         lambda message_id: message_id in done, cfg.ingestion.max_new_messages_per_run
@@ -92,9 +86,8 @@ def report_mailbox_sensor(
     if context.cursor == key:
         return dg.SkipReason(f"batch {key} already requested; waiting for its run")
     context.update_cursor(key)
-    return dg.RunRequest(
-        run_key=key, tags={"of_scheduler/new_emails": str(len(refs)), **fact_window_tags(ops_config_file, clock.now())}
-    )
+    return dg.RunRequest(run_key=key, tags={"of_scheduler/new_emails": str(len(refs)),
+                                            **fact_window_tags(ops_config_file, clock.now())})
 
 
 def folder_fingerprint(paths: list[Path]) -> str:
@@ -113,13 +106,8 @@ def folder_fingerprint(paths: list[Path]) -> str:
     description="New caption bank, creator statistics or scheduler assignment files -> ingest_reference_job; "
     "an edited seed (e.g. a new alias) -> both ingestion jobs, which replays affected reports.",
 )
-def reference_file_sensor(
-    context: dg.SensorEvaluationContext,
-    storage: StorageResource,
-    seeds: SeedsResource,
-    ops_config_file: OpsConfigResource,
-    clock: ClockResource,
-):
+def reference_file_sensor(context: dg.SensorEvaluationContext, storage: StorageResource, seeds: SeedsResource,
+                          ops_config_file: OpsConfigResource, clock: ClockResource):
     previous = json.loads(context.cursor) if context.cursor else {}
     drops = [p for kind in KINDS for p in (storage.inbox / kind).glob("*.csv")]
     seed_dir = Path(seeds.override_dir) if seeds.override_dir else None
@@ -128,17 +116,11 @@ def reference_file_sensor(
     if now == previous:
         return dg.SkipReason("no new or changed reference files or seeds")
     context.update_cursor(json.dumps(now, sort_keys=True))
-    requests = [
-        dg.RunRequest(run_key=f"reference-{now['reference']}-{now['seeds']}", job_name=ingest_reference_job.name)
-    ]
+    requests = [dg.RunRequest(run_key=f"reference-{now['reference']}-{now['seeds']}", job_name=ingest_reference_job.name)]
     if now["seeds"] != previous.get("seeds"):
-        requests.append(
-            dg.RunRequest(
-                run_key=f"replay-{now['seeds']}",
-                job_name=ingest_reports_job.name,
-                tags={"of_scheduler/trigger": "seed_change", **fact_window_tags(ops_config_file, clock.now())},
-            )
-        )
+        requests.append(dg.RunRequest(run_key=f"replay-{now['seeds']}", job_name=ingest_reports_job.name,
+                                      tags={"of_scheduler/trigger": "seed_change",
+                                            **fact_window_tags(ops_config_file, clock.now())}))
     return requests
 
 

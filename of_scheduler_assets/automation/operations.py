@@ -29,11 +29,8 @@ CHECK_SENSOR_INTERVAL_S = 60
 # §1 system_health_sensor: system_health, alerts, freshness_status, top_captions, api_system_health, api_top_captions
 # (data_quality_daily and exploration_balance are not built yet), and the run audit.
 HEALTH_SELECTION = dg.AssetSelection.groups("ops_monitor") | dg.AssetSelection.assets(
-    ["ops_audit", "pipeline_runs"],
-    ["ops_audit", "pipeline_run_assets"],
-    ["layer_07_export", "api_system_health"],
-    ["layer_07_export", "api_top_captions"],
-)
+    ["ops_audit", "pipeline_runs"], ["ops_audit", "pipeline_run_assets"],
+    ["layer_07_export", "api_system_health"], ["layer_07_export", "api_top_captions"])
 
 system_health_job = dg.define_asset_job(
     "system_health_job",
@@ -49,20 +46,13 @@ system_health_job = dg.define_asset_job(
 
 
 @dg.op(description="Export the whole warehouse (DuckDB EXPORT DATABASE / BigQuery table snapshots).")
-def backup_warehouse(
-    context: dg.OpExecutionContext, warehouse_backup: WarehouseBackupResource, clock: ClockResource
-) -> dict:
+def backup_warehouse(context: dg.OpExecutionContext, warehouse_backup: WarehouseBackupResource,
+                     clock: ClockResource) -> dict:
     # The backup's name is the wall-clock instant it was taken, also when the model's clock is pinned.
     manifest = warehouse_backup.backup(dt.datetime.now(dt.UTC))
     tables = manifest.get("tables") or manifest.get("snapshots") or {}
-    context.add_output_metadata(
-        {
-            "backup_id": manifest["backup_id"],
-            "target": manifest["target"],
-            "tables": len(tables),
-            "model_clock": clock.now().isoformat(),
-        }
-    )
+    context.add_output_metadata({"backup_id": manifest["backup_id"], "target": manifest["target"],
+                                 "tables": len(tables), "model_clock": clock.now().isoformat()})
     return manifest
 
 
@@ -70,30 +60,23 @@ class RestoreConfig(dg.Config):
     backup_id: str | None = None  # default: the newest backup
 
 
-@dg.op(
-    description="Replace the warehouse content by a backup (default: the newest). Irreversible: take a backup "
-    "first if the current state may be needed."
-)
-def restore_warehouse(
-    context: dg.OpExecutionContext, config: RestoreConfig, warehouse_backup: WarehouseBackupResource
-) -> dict:
+@dg.op(description="Replace the warehouse content by a backup (default: the newest). Irreversible: take a backup "
+       "first if the current state may be needed.")
+def restore_warehouse(context: dg.OpExecutionContext, config: RestoreConfig,
+                      warehouse_backup: WarehouseBackupResource) -> dict:
     result = warehouse_backup.restore(config.backup_id)
     context.add_output_metadata({"backup_id": result["backup_id"], "tables": len(result["tables"])})
     return result
 
 
-@dg.job(
-    description="Backup of the warehouse: DuckDB EXPORT DATABASE into exports/backups/<stamp>/ (the newest 14 "
-    "kept) or, on BigQuery, a snapshot of every layer table in the ops_backup dataset (14-day expiry)."
-)
+@dg.job(description="Backup of the warehouse: DuckDB EXPORT DATABASE into exports/backups/<stamp>/ (the newest 14 "
+        "kept) or, on BigQuery, a snapshot of every layer table in the ops_backup dataset (14-day expiry).")
 def warehouse_backup_job():
     backup_warehouse()
 
 
-@dg.job(
-    description="Restore the warehouse from a backup (run config: ops.restore_warehouse.config.backup_id; "
-    "default the newest). Launched by hand only."
-)
+@dg.job(description="Restore the warehouse from a backup (run config: ops.restore_warehouse.config.backup_id; "
+        "default the newest). Launched by hand only.")
 def warehouse_restore_job():
     restore_warehouse()
 
@@ -132,17 +115,8 @@ def system_health_sensor(context: dg.SensorEvaluationContext):
 
 
 def _alert_of(frame) -> list[Alert]:
-    return [
-        Alert(
-            alert_id=r["alert_id"],
-            severity=r["severity"],
-            alert_type=r["alert_type"],
-            message=r["message"],
-            action_required=r["action_required"],
-            source=r["source"],
-        )
-        for r in frame.iter_rows(named=True)
-    ]
+    return [Alert(alert_id=r["alert_id"], severity=r["severity"], alert_type=r["alert_type"], message=r["message"],
+                  action_required=r["action_required"], source=r["source"]) for r in frame.iter_rows(named=True)]
 
 
 @dg.run_status_sensor(
@@ -150,7 +124,7 @@ def _alert_of(frame) -> list[Alert]:
     run_status=dg.DagsterRunStatus.FAILURE,
     request_job=system_health_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description='Any failed run of this code location: a CRITICAL alert "Run failed: <job>" with the run id, sent '
+    description="Any failed run of this code location: a CRITICAL alert \"Run failed: <job>\" with the run id, sent "
     "at once through the alerting resource; a health run then records it in ops_monitor.alerts.",
 )
 def run_failure_alert_sensor(context: dg.RunStatusSensorContext, alerting: AlertingResource):
@@ -180,16 +154,14 @@ def asset_check_alert_sensor(context: dg.SensorEvaluationContext, alerting: Aler
     cursor = str(last) if last is not None else context.cursor
     failed = health.check_failure_alerts(evaluations)
     if failed.is_empty():
-        return dg.SensorResult(
-            skip_reason=f"no failed ERROR checks in {len(evaluations)} new evaluation(s)", cursor=cursor
-        )
+        return dg.SensorResult(skip_reason=f"no failed ERROR checks in {len(evaluations)} new evaluation(s)",
+                               cursor=cursor)
     critical = failed.filter(failed["severity"] == "CRITICAL")
     if critical.height:
         alerting.deliver(_alert_of(critical), log=context.log)
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"alert-checks-{last}", tags={"of_scheduler/trigger": "check_failure"})],
-        cursor=cursor,
-    )
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"alert-checks-{last}",
+                                                       tags={"of_scheduler/trigger": "check_failure"})],
+                           cursor=cursor)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -219,10 +191,8 @@ def with_declarative_automation(assets: list) -> list:
             return spec.replace_attributes(automation_condition=FOLLOWS_UPSTREAM)
         return spec
 
-    return [
-        a.map_asset_specs(apply) if isinstance(a, dg.AssetsDefinition) and set(a.keys) & set(FOLLOWERS) else a
-        for a in assets
-    ]
+    return [a.map_asset_specs(apply) if isinstance(a, dg.AssetsDefinition) and set(a.keys) & set(FOLLOWERS) else a
+            for a in assets]
 
 
 default_automation_condition_sensor = dg.AutomationConditionSensorDefinition(
@@ -236,9 +206,5 @@ default_automation_condition_sensor = dg.AutomationConditionSensorDefinition(
 
 JOBS = [system_health_job, warehouse_backup_job, warehouse_restore_job]
 SCHEDULES = [warehouse_backup_schedule]
-SENSORS = [
-    system_health_sensor,
-    run_failure_alert_sensor,
-    asset_check_alert_sensor,
-    default_automation_condition_sensor,
-]
+SENSORS = [system_health_sensor, run_failure_alert_sensor, asset_check_alert_sensor,
+           default_automation_condition_sensor]

@@ -11,18 +11,8 @@ import dagster as dg
 from of_scheduler_assets.automation.jobs import LEARNING, PLANNING_TEMPLATE
 
 # The learner's inputs: the profiles multi-asset produces learning_signals_28d together with its four siblings.
-PROFILES = dg.AssetSelection.assets(
-    *[
-        ["layer_04_semantic", name]
-        for name in (
-            "page_dow_hod_profile",
-            "page_price_profile",
-            "page_price_points",
-            "page_volume_profile",
-            "learning_signals_28d",
-        )
-    ]
-)
+PROFILES = dg.AssetSelection.assets(*[["layer_04_semantic", name] for name in (
+    "page_dow_hod_profile", "page_price_profile", "page_price_points", "page_volume_profile", "learning_signals_28d")])
 
 weekly_template_job = dg.define_asset_job(
     "weekly_template_job",
@@ -49,35 +39,23 @@ learn_page_knobs_job = dg.define_asset_job(
 )
 
 weekly_template_schedule = dg.ScheduleDefinition(
-    name="weekly_template_schedule",
-    job=weekly_template_job,
-    cron_schedule="0 12 * * 1",
-    execution_timezone="UTC",
+    name="weekly_template_schedule", job=weekly_template_job, cron_schedule="0 12 * * 1", execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Monday 12:00 UTC: the week's template (40-planning §4).",
 )
 weekly_snapshot_schedule = dg.ScheduleDefinition(
-    name="weekly_snapshot_schedule",
-    job=weekly_snapshot_job,
-    cron_schedule="5 12 * * 1",
-    execution_timezone="UTC",
+    name="weekly_snapshot_schedule", job=weekly_snapshot_job, cron_schedule="5 12 * * 1", execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Monday 12:05 UTC, after the 12:00 build: the weekly_plan snapshot (§9).",
 )
 daily_qa_schedule = dg.ScheduleDefinition(
-    name="daily_qa_schedule",
-    job=daily_qa_job,
-    cron_schedule="10 12 * * *",
-    execution_timezone="UTC",
+    name="daily_qa_schedule", job=daily_qa_job, cron_schedule="10 12 * * *", execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Daily 12:10 UTC: the QA checks of 40-planning §8 into ops.qa_violations.",
 )
 performance_learning_schedule = dg.ScheduleDefinition(
-    name="performance_learning_schedule",
-    job=learn_page_knobs_job,
-    cron_schedule="30 0,12 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    name="performance_learning_schedule", job=learn_page_knobs_job, cron_schedule="30 0,12 * * *",
+    execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every 12 hours (00:30 and 12:30 UTC): learning_signals_28d, then page_knobs_learned (§10).",
 )
 

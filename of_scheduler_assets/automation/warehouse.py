@@ -83,11 +83,6 @@ ranker_evaluation_schedule = dg.ScheduleDefinition(
     description="Mondays 04:00 UTC: the ranker's evaluation (30-ml §10).",
 )
 
-SCHEDULES = [
-    page_onboarding_schedule,
-    onboarding_expiry_schedule,
-    daily_feature_refresh,
-    hourly_rankings,
-    ranker_evaluation_schedule,
-]
+SCHEDULES = [page_onboarding_schedule, onboarding_expiry_schedule, daily_feature_refresh, hourly_rankings,
+             ranker_evaluation_schedule]
 SENSORS: list = [feature_refresh_after_semantic]

@@ -35,15 +35,11 @@ def validate_contract(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> tu
 
 def _markdown(frame: pl.DataFrame) -> str:
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    body = "\n".join(
-        "| " + " | ".join((v or "").replace("|", "\\|")[:80] for v in row) + " |" for row in frame.iter_rows()
-    )
+    body = "\n".join("| " + " | ".join((v or "").replace("|", "\\|")[:80] for v in row) + " |" for row in frame.iter_rows())
     return header + body
 
 
-def contract_check(
-    asset_key: dg.AssetKey, model: type[pa.DataFrameModel], *, blocking: bool = True
-) -> dg.AssetChecksDefinition:
+def contract_check(asset_key: dg.AssetKey, model: type[pa.DataFrameModel], *, blocking: bool = True) -> dg.AssetChecksDefinition:
     """A blocking asset check validating `asset_key`'s stored table against `model`."""
 
     @dg.asset_check(
@@ -64,13 +60,9 @@ def contract_check(
 # model and metadata shape as `contract_check`.
 
 
-def contract_spec(
-    asset_key: dg.AssetKey, model: type[pa.DataFrameModel], *, blocking: bool = True
-) -> dg.AssetCheckSpec:
+def contract_spec(asset_key: dg.AssetKey, model: type[pa.DataFrameModel], *, blocking: bool = True) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
-        name=f"{asset_key.path[-1]}_contract",
-        asset=asset_key,
-        blocking=blocking,
+        name=f"{asset_key.path[-1]}_contract", asset=asset_key, blocking=blocking,
         description=f"pandera contract {model.__name__}" + (" (blocking)" if blocking else ""),
     )
 
@@ -78,10 +70,7 @@ def contract_spec(
 def contract_result(asset_key: dg.AssetKey, model: type[pa.DataFrameModel], frame: pl.DataFrame) -> dg.AssetCheckResult:
     passed, metadata = validate_contract(model, frame)
     return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name=f"{asset_key.path[-1]}_contract",
-        passed=passed,
-        metadata=metadata,
+        asset_key=asset_key, check_name=f"{asset_key.path[-1]}_contract", passed=passed, metadata=metadata,
         severity=dg.AssetCheckSeverity.ERROR,
     )
 
@@ -90,16 +79,9 @@ def check_spec(asset_key: dg.AssetKey, name: str, description: str, *, blocking:
     return dg.AssetCheckSpec(name=name, asset=asset_key, blocking=blocking, description=description)
 
 
-def check_result(
-    asset_key: dg.AssetKey,
-    name: str,
-    outcome: tuple[bool, dict],
-    *,
-    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
-) -> dg.AssetCheckResult:
+def check_result(asset_key: dg.AssetKey, name: str, outcome: tuple[bool, dict], *,
+                 severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
     """An AssetCheckResult from a pure check's ``(passed, metadata)``; list metadata becomes JSON."""
     passed, metadata = outcome
     clean = {k: (dg.MetadataValue.json(v) if isinstance(v, (list, dict)) else v) for k, v in metadata.items()}
-    return dg.AssetCheckResult(
-        asset_key=asset_key, check_name=name, passed=bool(passed), metadata=clean, severity=severity
-    )
+    return dg.AssetCheckResult(asset_key=asset_key, check_name=name, passed=bool(passed), metadata=clean, severity=severity)

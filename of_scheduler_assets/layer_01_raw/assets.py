@@ -1,5 +1,6 @@
 """Dagster wiring of `layer_01_raw`: mailbox intake (report emails, the archived files, their rows as text)."""
 
+
 import dagster as dg
 import polars as pl
 
@@ -20,21 +21,12 @@ class IntakeConfig(dg.Config):
 
 @dg.multi_asset(
     outs={
-        "report_emails": dg.AssetOut(
-            key=[GROUP, "report_emails"],
-            group_name=GROUP,
-            description="Every report email seen, with its fetch state and attempts.",
-        ),
-        "report_files": dg.AssetOut(
-            key=[GROUP, "report_files"],
-            group_name=GROUP,
-            description="Index of the content-addressed archive of report files.",
-        ),
-        "message_rows_raw": dg.AssetOut(
-            key=[GROUP, "message_rows_raw"],
-            group_name=GROUP,
-            description="Every report row, every cell as text, with provenance.",
-        ),
+        "report_emails": dg.AssetOut(key=[GROUP, "report_emails"], group_name=GROUP,
+                                     description="Every report email seen, with its fetch state and attempts."),
+        "report_files": dg.AssetOut(key=[GROUP, "report_files"], group_name=GROUP,
+                                    description="Index of the content-addressed archive of report files."),
+        "message_rows_raw": dg.AssetOut(key=[GROUP, "message_rows_raw"], group_name=GROUP,
+                                        description="Every report row, every cell as text, with provenance."),
     },
     ins={
         "page_aliases": dg.AssetIn(key=["ops_config", "page_aliases"]),
@@ -55,9 +47,7 @@ def mailbox_intake(
     settings = intake.IntakeSettings(
         archive_root=storage.archive,
         allow_file_urls=cfg.ingestion.allow_file_urls and not mailbox.is_gmail,
-        max_messages=cfg.ingestion.max_new_messages_per_backfill
-        if config.backfill
-        else cfg.ingestion.max_new_messages_per_run,
+        max_messages=cfg.ingestion.max_new_messages_per_backfill if config.backfill else cfg.ingestion.max_new_messages_per_run,
         time_budget_s=cfg.ingestion.run_time_budget_s,
         bytes_budget=cfg.ingestion.run_bytes_budget,
         max_download_bytes=cfg.ingestion.max_download_bytes,
@@ -73,23 +63,14 @@ def mailbox_intake(
         resolve_username=intake.resolver_from_aliases(page_aliases, page_registry),
     )
     raw_rows = intake.merge_raw_rows(warehouse.read_table(GROUP, "message_rows_raw"), result)
-    statuses = result.report_emails.filter(pl.col("ingestion_run_id") == context.run.run_id)[
-        "fetch_status"
-    ].value_counts()
-    context.log.info(
-        f"intake: {result.attempted} emails handled, {result.new_rows.height} rows read; {statuses.rows()}"
-    )
+    statuses = result.report_emails.filter(pl.col("ingestion_run_id") == context.run.run_id)["fetch_status"].value_counts()
+    context.log.info(f"intake: {result.attempted} emails handled, {result.new_rows.height} rows read; {statuses.rows()}")
     if result.stopped_by_budget:
         context.log.warning(f"intake stopped by the {result.stopped_by_budget} budget; the next run continues")
-    yield dg.Output(
-        result.report_emails,
-        "report_emails",
-        metadata={"emails": result.report_emails.height, "handled_this_run": result.attempted},
-    )
+    yield dg.Output(result.report_emails, "report_emails", metadata={"emails": result.report_emails.height, "handled_this_run": result.attempted})
     yield dg.Output(result.report_files, "report_files", metadata={"files": result.report_files.height})
-    yield dg.Output(
-        raw_rows, "message_rows_raw", metadata={"rows": raw_rows.height, "new_rows": result.new_rows.height}
-    )
+    yield dg.Output(raw_rows, "message_rows_raw", metadata={"rows": raw_rows.height, "new_rows": result.new_rows.height})
+
 
 
 def _reference_raw_asset(kind: str, description: str) -> dg.AssetsDefinition:
@@ -98,10 +79,8 @@ def _reference_raw_asset(kind: str, description: str) -> dg.AssetsDefinition:
         from datetime import UTC, datetime
 
         previous = warehouse.read_table(GROUP, f"{kind}_raw")
-        previous_index = (
-            None
-            if previous is None
-            else previous.select(list(reference_files.INDEX_SCHEMA)).unique("file_sha256", keep="first")
+        previous_index = None if previous is None else previous.select(list(reference_files.INDEX_SCHEMA)).unique(
+            "file_sha256", keep="first"
         )
         index = reference_files.collect_files(
             storage.inbox, kind, storage.archive, previous_index, run_id=context.run.run_id, now=datetime.now(UTC)
@@ -113,13 +92,9 @@ def _reference_raw_asset(kind: str, description: str) -> dg.AssetsDefinition:
     return _asset
 
 
-caption_bank_raw = _reference_raw_asset(
-    "caption_bank", "Caption bank exports (curated banks, caption logger), every record as text."
-)
+caption_bank_raw = _reference_raw_asset("caption_bank", "Caption bank exports (curated banks, caption logger), every record as text.")
 creator_stats_raw = _reference_raw_asset("creator_stats", "Creator Statistics exports, every record as text.")
-scheduler_assignments_raw = _reference_raw_asset(
-    "scheduler_assignments", "Scheduler assignment exports, every record as text."
-)
+scheduler_assignments_raw = _reference_raw_asset("scheduler_assignments", "Scheduler assignment exports, every record as text.")
 
 ASSETS = [mailbox_intake, caption_bank_raw, creator_stats_raw, scheduler_assignments_raw]
 CHECKS = [

@@ -53,6 +53,7 @@ REQUEST_HEADERS = {
 }
 
 
+
 class _RedactQueryStrings(logging.Filter):
     """urllib3 logs request lines (path + query) at DEBUG; query strings can carry tokens, so they are cut."""
 
@@ -114,14 +115,8 @@ def call_with_retries(
             if attempt >= max_attempts or not is_retryable(exc):
                 raise
             delay = delays[attempt - 1]
-            log.warning(
-                "%s failed (attempt %d/%d: %s); retrying in %.0f s",
-                what,
-                attempt,
-                max_attempts,
-                type(exc).__name__,
-                delay,
-            )
+            log.warning("%s failed (attempt %d/%d: %s); retrying in %.0f s", what, attempt, max_attempts,
+                        type(exc).__name__, delay)
             sleep(delay)
 
 
@@ -303,7 +298,7 @@ class FetchResult:
         if not self.final_url:
             return None
         if self.final_url.startswith("file://"):
-            return self.final_url[len("file://") :]
+            return self.final_url[len("file://"):]
         return "/" + self.final_url.split("/", 1)[1] if "/" in self.final_url else "/"
 
 
@@ -339,7 +334,9 @@ class _Fetcher:
     def _one(self, url: str) -> requests.Response:
         self.requests += 1
         log.info("GET %s", safe_query_free(url))
-        resp = self.session.get(url, headers=REQUEST_HEADERS, stream=True, allow_redirects=False, timeout=self.timeout)
+        resp = self.session.get(
+            url, headers=REQUEST_HEADERS, stream=True, allow_redirects=False, timeout=self.timeout
+        )
         if resp.status_code in RETRYABLE_STATUS:
             resp.close()
             raise RetryableError(f"HTTP {resp.status_code} from {safe_query_free(url)}", resp.status_code)
@@ -364,7 +361,6 @@ class _Fetcher:
         """GET with manual redirects (<= 10 hops); each hop retried on transient errors."""
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
-
             def attempt(u: str = current) -> tuple[requests.Response, bytes | None]:
                 resp = self._one(u)
                 if resp.is_redirect or resp.status_code in (301, 302, 303, 307, 308):

@@ -138,35 +138,8 @@ def _parse_date(value: str | None) -> datetime | None:
 # HTML -> visible text + anchors
 
 _BLOCK_TAGS = {
-    "p",
-    "div",
-    "br",
-    "tr",
-    "td",
-    "th",
-    "li",
-    "ul",
-    "ol",
-    "table",
-    "tbody",
-    "thead",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "center",
-    "blockquote",
-    "hr",
-    "body",
-    "html",
-    "title",
-    "pre",
+    "p", "div", "br", "tr", "td", "th", "li", "ul", "ol", "table", "tbody", "thead", "h1", "h2", "h3", "h4", "h5",
+    "h6", "section", "article", "header", "footer", "center", "blockquote", "hr", "body", "html", "title", "pre",
 }
 _SKIP_TAGS = {"script", "style", "head"}
 

@@ -116,9 +116,7 @@ def _empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 def _conform(frame: pl.DataFrame | None, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     if frame is None or frame.is_empty():
         return _empty(schema)
-    return frame.select(
-        [pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in schema.items()]
-    )
+    return frame.select([pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in schema.items()])
 
 
 def _email_row(parsed: ParsedEmail, previous: dict | None, run_id: str, now: datetime) -> dict:
@@ -187,25 +185,14 @@ def process_email(
     except ArchiveError as exc:
         row.update(last_error_class="archive_failed", last_error=str(exc)[:2000])
         return row, None, None
-    row.update(
-        file_sha256=archived.sha256,
-        archive_uri=archived.uri,
-        detected_type=result.detected_type,
-        file_size=archived.size,
-    )
+    row.update(file_sha256=archived.sha256, archive_uri=archived.uri, detected_type=result.detected_type, file_size=archived.size)
     file_row = {k: row.get(k) for k in REPORT_FILES_SCHEMA}
     file_row["page_name_raw"] = row["page_name_raw"]
 
     try:
         table = read_report(result.data, result.detected_type, strict=False)
     except ReportRejected as exc:  # nothing readable: the report is quarantined at file level
-        row.update(
-            fetch_status="rejected",
-            report_reason=exc.reason_code,
-            report_detail=exc.detail[:2000],
-            n_rows_read=0,
-            n_blank_rows=0,
-        )
+        row.update(fetch_status="rejected", report_reason=exc.reason_code, report_detail=exc.detail[:2000], n_rows_read=0, n_blank_rows=0)
         return row, file_row, None
 
     row.update(
@@ -219,11 +206,7 @@ def process_email(
     if table.reject_reason:
         row.update(fetch_status="rejected", report_reason=table.reject_reason, report_detail=table.reject_detail)
     elif row["page_name_raw"] is None:
-        row.update(
-            fetch_status="rejected",
-            report_reason="page_name_not_found",
-            report_detail="no page-name phrase in the email",
-        )
+        row.update(fetch_status="rejected", report_reason="page_name_not_found", report_detail="no page-name phrase in the email")
     rows = table.rows.with_columns(
         ingestion_run_id=pl.lit(run_id),
         ingested_at=pl.lit(now, UTC_US),
@@ -264,8 +247,7 @@ def run_intake(
     # alert); a backfill run, whose query has no window, can still retry it.
     listing_complete = len(refs) < settings.max_messages
     aged_out = [
-        mid
-        for mid, row in prior.items()
+        mid for mid, row in prior.items()
         if row["fetch_status"] == "failed" and mid not in in_window and listing_complete
     ]
     started, spent_bytes = time.monotonic(), 0
@@ -281,30 +263,19 @@ def run_intake(
         try:
             parsed = mailbox.fetch(ref)
             row, file_row, rows = process_email(
-                parsed,
-                previous=prior.get(parsed.message_id),
-                settings=settings,
-                run_id=run_id,
-                now=stamp,
-                resolve_username=resolve_username,
-                fetch=fetch,
+                parsed, previous=prior.get(parsed.message_id), settings=settings, run_id=run_id, now=stamp,
+                resolve_username=resolve_username, fetch=fetch,
             )
         except Exception as exc:  # one bad email never blocks the others; it is retried next run
             log.warning("email %s failed: %s", ref.id, exc)
             previous = prior.get(ref.id) or {}
             row = {
-                "message_id": ref.id,
-                "thread_id": ref.thread_id,
-                "received_at": ref.received_at,
-                "fetch_status": "failed",
-                "attempts": previous.get("attempts", 0) + 1,
-                "first_seen_at": previous.get("first_seen_at") or stamp,
-                "last_attempt_at": stamp,
+                "message_id": ref.id, "thread_id": ref.thread_id, "received_at": ref.received_at,
+                "fetch_status": "failed", "attempts": previous.get("attempts", 0) + 1,
+                "first_seen_at": previous.get("first_seen_at") or stamp, "last_attempt_at": stamp,
                 "last_error_class": type(exc).__name__,
                 "last_error": "".join(traceback.format_exception_only(exc)).strip()[:2000],
-                "report_flags": [],
-                "ingestion_run_id": run_id,
-                "processed_at": stamp,
+                "report_flags": [], "ingestion_run_id": run_id, "processed_at": stamp,
             }
             file_row, rows = None, None
         email_rows.append(row)
@@ -318,13 +289,11 @@ def run_intake(
         email_rows.append({**prior[message_id], "fetch_status": "aged_out", "processed_at": now()})
     updated = pl.DataFrame(email_rows, schema=REPORT_EMAILS_SCHEMA) if email_rows else _empty(REPORT_EMAILS_SCHEMA)
     touched = updated["message_id"].to_list()
-    report_emails = pl.concat([emails.filter(~pl.col("message_id").is_in(touched)), updated]).sort(
+    report_emails = pl.concat([emails.filter(~pl.col("message_id").is_in(touched)), updated]).sort("received_at", "message_id")
+    new_files = pl.DataFrame(file_rows, schema=REPORT_FILES_SCHEMA) if file_rows else _empty(REPORT_FILES_SCHEMA)
+    report_files = pl.concat([files.filter(~pl.col("message_id").is_in(new_files["message_id"].to_list())), new_files]).sort(
         "received_at", "message_id"
     )
-    new_files = pl.DataFrame(file_rows, schema=REPORT_FILES_SCHEMA) if file_rows else _empty(REPORT_FILES_SCHEMA)
-    report_files = pl.concat(
-        [files.filter(~pl.col("message_id").is_in(new_files["message_id"].to_list())), new_files]
-    ).sort("received_at", "message_id")
     new_rows = pl.concat(raw_parts) if raw_parts else _empty(MESSAGE_ROWS_RAW_SCHEMA)
     return IntakeResult(
         report_emails=report_emails,
@@ -348,9 +317,7 @@ def resolver_from_aliases(aliases: pl.DataFrame | None, registry: pl.DataFrame |
     for frame, name_col in ((registry, "username_std"), (aliases, "alias")):
         if frame is None or frame.is_empty() or name_col not in frame.columns or "username_std" not in frame.columns:
             continue
-        for name, user in frame.select(
-            pl.col(name_col).alias("name"), pl.col("username_std").alias("user")
-        ).iter_rows():
+        for name, user in frame.select(pl.col(name_col).alias("name"), pl.col("username_std").alias("user")).iter_rows():
             if name and user:
                 known.setdefault(identity.compact_key(name), user)
 

@@ -44,9 +44,7 @@ def collect_files(
     inbox: Path, kind: str, archive_root: Path, previous: pl.DataFrame | None, *, run_id: str, now: datetime
 ) -> pl.DataFrame:
     """The index of every `.csv` ever dropped for `kind` (one row per distinct content)."""
-    prior = (
-        {} if previous is None or previous.is_empty() else {r["file_sha256"]: r for r in previous.iter_rows(named=True)}
-    )
+    prior = {} if previous is None or previous.is_empty() else {r["file_sha256"]: r for r in previous.iter_rows(named=True)}
     rows = dict(prior)
     folder = inbox / kind
     for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
@@ -58,13 +56,8 @@ def collect_files(
         if not target.exists():
             _atomic_write(target, data)
         rows[sha] = {
-            "kind": kind,
-            "file_name": path.name,
-            "file_sha256": sha,
-            "file_size": len(data),
-            "archive_uri": target.resolve().as_uri(),
-            "arrival_order": None,
-            "ingested_at": now,
+            "kind": kind, "file_name": path.name, "file_sha256": sha, "file_size": len(data),
+            "archive_uri": target.resolve().as_uri(), "arrival_order": None, "ingested_at": now,
             "ingestion_run_id": run_id,
         }
     index = pl.DataFrame(list(rows.values()), schema=INDEX_SCHEMA).sort("ingested_at", "file_name", "file_sha256")

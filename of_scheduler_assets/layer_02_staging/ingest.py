@@ -35,22 +35,13 @@ UNMAPPED_SCHEMA: dict[str, pl.DataType] = {
 
 def known_pages(registry: pl.DataFrame | None) -> pl.DataFrame:
     """Pages the platform knows (the page registry seed until `dim_page` exists), with their time zones."""
-    columns = {
-        "username_std": pl.String,
-        "page_type": pl.String,
-        "username_page": pl.String,
-        "tz": pl.String,
-        "report_tz": pl.String,
-    }
+    columns = {"username_std": pl.String, "page_type": pl.String, "username_page": pl.String, "tz": pl.String,
+               "report_tz": pl.String}
     if registry is None or registry.is_empty() or "username_page" not in registry.columns:
         return pl.DataFrame(schema=columns)
-    return (
-        registry.select(
-            [pl.col(c).cast(t) if c in registry.columns else pl.lit(None, t).alias(c) for c, t in columns.items()]
-        )
-        .unique("username_page", keep="first")
-        .sort("username_page")
-    )
+    return registry.select(
+        [pl.col(c).cast(t) if c in registry.columns else pl.lit(None, t).alias(c) for c, t in columns.items()]
+    ).unique("username_page", keep="first").sort("username_page")
 
 
 def resolve_report_pages(
@@ -61,9 +52,7 @@ def resolve_report_pages(
     names = emails.filter(pl.col("page_name_raw").is_not_null()).select(
         name_raw="page_name_raw", source=pl.lit("email")
     )
-    resolved = resolve_page_names(
-        names, aliases, pages.select("username_std", "page_type", "username_page"), stats_hint
-    )
+    resolved = resolve_page_names(names, aliases, pages.select("username_std", "page_type", "username_page"), stats_hint)
     return (
         emails.select("message_id", "page_name_raw", "fetch_status", "report_reason", "report_detail", "received_at")
         .join(resolved.drop("source"), left_on="page_name_raw", right_on="name_raw", how="left")
@@ -111,19 +100,15 @@ def _report_level_quarantine(raw: pl.DataFrame, rejected: pl.DataFrame) -> pl.Da
         quarantined_at="processed_at",
     )
     both = pl.concat([rows, empty_reports.cast(rows.schema)])
-    return (
-        both.with_columns(
-            quarantine_id=pl.struct("source_ref", "row_number", "reason_code").map_elements(
-                lambda s: quarantine_id(s["source_ref"], s["row_number"], s["reason_code"]), return_dtype=pl.String
-            ),
-            source_kind=pl.lit("report"),
-            is_replayable=pl.col("reason_code").is_in(list(REPORT_LEVEL_REPLAYABLE)),
-            released_at=pl.lit(None, pl.Datetime("us", "UTC")),
-            released_by_run_id=pl.lit(None, pl.String),
-        )
-        .select(list(QUARANTINE_SCHEMA))
-        .cast(QUARANTINE_SCHEMA)
-    )
+    return both.with_columns(
+        quarantine_id=pl.struct("source_ref", "row_number", "reason_code").map_elements(
+            lambda s: quarantine_id(s["source_ref"], s["row_number"], s["reason_code"]), return_dtype=pl.String
+        ),
+        source_kind=pl.lit("report"),
+        is_replayable=pl.col("reason_code").is_in(list(REPORT_LEVEL_REPLAYABLE)),
+        released_at=pl.lit(None, pl.Datetime("us", "UTC")),
+        released_by_run_id=pl.lit(None, pl.String),
+    ).select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA)
 
 
 def stage_messages(
@@ -141,13 +126,7 @@ def stage_messages(
     files = report_emails.select("message_id", "archive_uri", "ingestion_run_id", "processed_at")
     rejected = report_pages.filter(pl.col("reject_reason").is_not_null()).join(files, on="message_id", how="left")
     accepted = report_pages.filter(pl.col("reject_reason").is_null()).select(
-        "message_id",
-        "page_name_raw",
-        "username_std",
-        "page_type",
-        "username_page",
-        "identity_source",
-        "page_tz",
+        "message_id", "page_name_raw", "username_std", "page_type", "username_page", "identity_source", "page_tz",
         "report_tz",
     )
     good_raw = raw.join(accepted.select("message_id"), on="message_id", how="semi")
@@ -155,26 +134,17 @@ def stage_messages(
     creator_pages = None
     if creators.height:
         creator_pages = resolve_page_names(
-            creators.select(name_raw="creator", source=pl.lit("email")),
-            aliases,
+            creators.select(name_raw="creator", source=pl.lit("email")), aliases,
             pages.select("username_std", "page_type", "username_page"),
         ).select("name_raw", "username_page")
     if good_raw.height:
         result = stage_report_rows(
-            good_raw,
-            accepted,
-            roster,
-            creator_pages=creator_pages,
-            default_report_tz=default_report_tz,
+            good_raw, accepted, roster, creator_pages=creator_pages, default_report_tz=default_report_tz,
             max_price_usd=max_price_usd,
         )
         staged, row_quarantine, unknown = result.staged, result.quarantined, result.unknown_senders
     else:
-        staged, row_quarantine, unknown = (
-            pl.DataFrame(schema=STAGED_SCHEMA),
-            pl.DataFrame(schema=QUARANTINE_SCHEMA),
-            None,
-        )
+        staged, row_quarantine, unknown = pl.DataFrame(schema=STAGED_SCHEMA), pl.DataFrame(schema=QUARANTINE_SCHEMA), None
     quarantine = pl.concat([row_quarantine.cast(QUARANTINE_SCHEMA), _report_level_quarantine(raw, rejected)])
     return staged, quarantine.sort("source_ref", "row_number", "reason_code", nulls_last=True), unknown
 
@@ -215,28 +185,11 @@ def ingestion_state(report_emails: pl.DataFrame, report_pages: pl.DataFrame, cou
             last_error=pl.coalesce("last_error", "report_detail"),
         )
         .select(
-            "message_id",
-            "thread_id",
-            "received_at",
-            "subject",
-            "status",
-            "attempts",
-            "first_seen_at",
-            "last_attempt_at",
-            "last_error_class",
-            "last_error",
-            "page_name_raw",
-            "username_page",
-            "download_host",
-            "file_sha256",
-            "archive_uri",
-            pl.col("n_rows").fill_null(0),
-            pl.col("n_staged").fill_null(0),
-            pl.col("n_quarantined").fill_null(0),
-            pl.col("n_blank_rows").fill_null(0),
-            "report_flags",
-            "processed_at",
-            "ingestion_run_id",
+            "message_id", "thread_id", "received_at", "subject", "status", "attempts", "first_seen_at",
+            "last_attempt_at", "last_error_class", "last_error", "page_name_raw", "username_page", "download_host",
+            "file_sha256", "archive_uri", pl.col("n_rows").fill_null(0), pl.col("n_staged").fill_null(0),
+            pl.col("n_quarantined").fill_null(0), pl.col("n_blank_rows").fill_null(0), "report_flags",
+            "processed_at", "ingestion_run_id",
         )
         .sort("received_at", "message_id")
     )
@@ -248,20 +201,14 @@ def unmapped_usernames(resolutions: list[pl.DataFrame], seen: list[pl.DataFrame]
     `resolutions`: outputs of `resolve_page_names`; `seen`: frames of (`name_raw`, `source`, `seen_at`) occurrences.
     Unknown senders arrive as resolution-like frames with `resolution` = needs_alias.
     """
-    occurrences = pl.concat(
-        [s.select("name_raw", "source", pl.col("seen_at").cast(pl.Datetime("us", "UTC"))) for s in seen]
-    )
+    occurrences = pl.concat([s.select("name_raw", "source", pl.col("seen_at").cast(pl.Datetime("us", "UTC"))) for s in seen])
     stats = occurrences.group_by("name_raw", "source").agg(
         first_seen_at=pl.col("seen_at").min(), last_seen_at=pl.col("seen_at").max(), occurrences=pl.len()
     )
     frames = [
         r.filter(pl.col("resolution") != "resolved").select(
-            "name_raw",
-            "alias_key",
-            page_type=pl.coalesce("page_type", "page_type_token"),
-            source="source",
-            status="resolution",
-            suggestions=pl.col("suggestions").cast(pl.List(pl.String)),
+            "name_raw", "alias_key", page_type=pl.coalesce("page_type", "page_type_token"), source="source",
+            status="resolution", suggestions=pl.col("suggestions").cast(pl.List(pl.String)),
         )
         for r in resolutions
         if r.height
@@ -279,9 +226,7 @@ def unmapped_usernames(resolutions: list[pl.DataFrame], seen: list[pl.DataFrame]
     )
 
 
-def _quarantine_unresolved(
-    parsed: pl.DataFrame, resolved: pl.DataFrame, *, source_kind: str, name_col: str
-) -> pl.DataFrame:
+def _quarantine_unresolved(parsed: pl.DataFrame, resolved: pl.DataFrame, *, source_kind: str, name_col: str) -> pl.DataFrame:
     """Rows whose page name cannot be attributed to one page: quarantined `ambiguous_page` (replayable)."""
     bad = parsed.join(resolved, left_on=name_col, right_on="name_raw", how="inner").filter(
         pl.col("username_page").is_null() | (pl.col("resolution") == "needs_alias")
@@ -298,9 +243,7 @@ def _quarantine_unresolved(
         row_number="row_number",
         reason_code=pl.lit("ambiguous_page"),
         reason_detail=pl.format("page name '{}' needs an alias", pl.col(name_col)),
-        raw_row_json=pl.struct(name_col).map_elements(
-            lambda s: json.dumps(s, ensure_ascii=False), return_dtype=pl.String
-        ),
+        raw_row_json=pl.struct(name_col).map_elements(lambda s: json.dumps(s, ensure_ascii=False), return_dtype=pl.String),
         ingestion_run_id=pl.lit(None, pl.String),
         quarantined_at="ingested_at",
         is_replayable=pl.lit(True),
@@ -312,9 +255,7 @@ def _quarantine_unresolved(
 def _attach_pages(parsed: pl.DataFrame, resolved: pl.DataFrame, name_col: str) -> pl.DataFrame:
     return parsed.join(
         resolved.select("name_raw", "username_std", "page_type", "username_page", "identity_source", "resolution"),
-        left_on=name_col,
-        right_on="name_raw",
-        how="left",
+        left_on=name_col, right_on="name_raw", how="left",
     ).filter(pl.col("username_page").is_not_null() & (pl.col("resolution") != "needs_alias"))
 
 
@@ -325,19 +266,11 @@ def stage_creator_stats(
     creators not known yet (paid-like revenue -> paid)."""
     hint = parsed.group_by("compact_key").agg(is_paid_like=pl.col("is_paid_like").any())
     resolved = resolve_page_names(
-        parsed.select(name_raw="creator_display", source=pl.lit("creator_stats")),
-        aliases,
-        pages.select("username_std", "page_type", "username_page"),
-        hint,
+        parsed.select(name_raw="creator_display", source=pl.lit("creator_stats")), aliases,
+        pages.select("username_std", "page_type", "username_page"), hint,
     )
-    staged = _attach_pages(parsed, resolved, "creator_display").sort(
-        "username_page", "period_end", "source_file_sha256"
-    )
-    return (
-        staged,
-        _quarantine_unresolved(parsed, resolved, source_kind="creator_stats", name_col="creator_display"),
-        resolved,
-    )
+    staged = _attach_pages(parsed, resolved, "creator_display").sort("username_page", "period_end", "source_file_sha256")
+    return staged, _quarantine_unresolved(parsed, resolved, source_kind="creator_stats", name_col="creator_display"), resolved
 
 
 def stage_scheduler_assignments(
@@ -345,8 +278,7 @@ def stage_scheduler_assignments(
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(stg_scheduler_assignments, quarantine, resolutions incl. unknown scheduler codes as provisional entries)."""
     resolved = resolve_page_names(
-        parsed.select(name_raw="page_name_raw", source=pl.lit("scheduler_sheet")),
-        aliases,
+        parsed.select(name_raw="page_name_raw", source=pl.lit("scheduler_sheet")), aliases,
         pages.select("username_std", "page_type", "username_page"),
     )
     known_codes = roster.get_column("scheduler_code").to_list() if roster.height else []
@@ -358,13 +290,9 @@ def stage_scheduler_assignments(
     unknown_codes = (
         parsed.filter(~pl.col("scheduler_code").is_in(known_codes) & (pl.col("scheduler_code") != ""))
         .select(
-            name_raw="scheduler_code",
-            source=pl.lit("scheduler"),
-            alias_key=pl.col("scheduler_code").str.to_lowercase(),
-            page_type=pl.lit(None, pl.String),
-            page_type_token=pl.lit(None, pl.String),
-            resolution=pl.lit("auto_registered"),
-            suggestions=pl.lit([], pl.List(pl.String)),
+            name_raw="scheduler_code", source=pl.lit("scheduler"), alias_key=pl.col("scheduler_code").str.to_lowercase(),
+            page_type=pl.lit(None, pl.String), page_type_token=pl.lit(None, pl.String),
+            resolution=pl.lit("auto_registered"), suggestions=pl.lit([], pl.List(pl.String)),
         )
         .unique("name_raw")
     )
@@ -377,12 +305,8 @@ def unknown_senders_as_resolutions(unknown: pl.DataFrame | None) -> pl.DataFrame
     if unknown is None or unknown.is_empty():
         return pl.DataFrame()
     return unknown.select(
-        name_raw="sender_std",
-        source=pl.lit("sender"),
-        alias_key="sender_std",
-        page_type=pl.lit(None, pl.String),
-        page_type_token=pl.lit(None, pl.String),
-        resolution=pl.lit("needs_alias"),
+        name_raw="sender_std", source=pl.lit("sender"), alias_key="sender_std", page_type=pl.lit(None, pl.String),
+        page_type_token=pl.lit(None, pl.String), resolution=pl.lit("needs_alias"),
         suggestions=pl.lit([], pl.List(pl.String)),
     )
 
@@ -396,15 +320,8 @@ def latest_snapshots(stg_message_events: pl.DataFrame) -> pl.DataFrame:
         descending=[False, True, True, False],
     )
     stats = stg_message_events.group_by("message_send_key").agg(
-        snapshot_count=pl.len(),
-        first_report_received_at=pl.col("report_received_at").min(),
-        status_flips=(
-            pl.col("status")
-            .sort_by("report_received_at")
-            .ne(pl.col("status").sort_by("report_received_at").shift(1))
-            .fill_null(False)
-            .sum()
-            .cast(pl.Int64)
-        ),
+        snapshot_count=pl.len(), first_report_received_at=pl.col("report_received_at").min(),
+        status_flips=(pl.col("status").sort_by("report_received_at").ne(pl.col("status").sort_by("report_received_at").shift(1))
+                      .fill_null(False).sum().cast(pl.Int64)),
     )
     return ordered.unique("message_send_key", keep="first", maintain_order=True).join(stats, on="message_send_key")

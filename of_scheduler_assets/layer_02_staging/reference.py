@@ -112,6 +112,7 @@ def _unique_headers(names: list[str]) -> list[str]:
 # --- quarantine rows (§9.1) ------------------------------------------------------------------------------------------
 
 
+
 def quarantine_id(source_ref: str, row_number: int | None, reason_code: str) -> str:
     return sha256_hex(f"{source_ref}|{'' if row_number is None else row_number}|{reason_code}")
 

@@ -876,36 +876,39 @@ def build_dim_page(
     stats_recent = (pl.col("last_period_end") >= pl.lit(window_start.date())).fill_null(False)
     report_recent = (pl.col("last_report_at") >= pl.lit(window_start, UTC_US)).fill_null(False)
     first_seen = pl.min_horizontal("reg_first", "cs_first", "rep_first", "asg_first")
-    pg = pg.with_columns(
-        display_name=pl.coalesce("reg_display", "cs_display", "rep_display"),
-        is_paid=pl.col("page_type").is_in(["paid", "vip"]),
-        tz=pl.coalesce("ov_tz", "reg_tz", pl.lit(default_tz)),
-        report_tz=pl.coalesce("ov_report_tz", "reg_report_tz"),
-        local_min_hour=pl.min_horizontal(lo, hi).cast(pl.Int64),
-        local_max_hour=pl.max_horizontal(lo, hi).cast(pl.Int64),
-        max_explicitness=pl.coalesce("ov_expl", "reg_expl", pl.lit(3)).clip(1, 3).cast(pl.Int64),
-        assigned_scheduler_code=pl.coalesce("ov_sched", "asg_sched", "reg_sched", pl.lit("unassigned")),
-        merged_into=pl.lit(None, pl.String),
-        first_seen_at=first_seen,
-        is_active=pl.when(pl.col("ao_include").is_not_null())
-        .then(pl.col("ao_include"))
-        .otherwise(stats_recent | report_recent),
-        active_reason=pl.when(pl.col("ao_include") == False)  # noqa: E712
-        .then(pl.lit("override_out"))
-        .when(stats_recent)
-        .then(pl.lit("stats"))
-        .when(report_recent)
-        .then(pl.lit("report"))
-        .when(pl.col("ao_include") == True)  # noqa: E712
-        .then(pl.lit("override_in"))
-        .otherwise(None),
-        page_state=pl.lit(None, pl.String),
-        tier=pl.lit(None, pl.String),
-        tier_source=pl.lit("pending"),
-        config_name=pl.lit(None, pl.String),
-        config_version=pl.lit(None, pl.String),
-    ).with_columns(
-        new_until=(pl.col("first_seen_at").dt.truncate("1d") + pl.duration(days=probation_days)),
+    pg = (
+        pg.with_columns(
+            display_name=pl.coalesce("reg_display", "cs_display", "rep_display"),
+            is_paid=pl.col("page_type").is_in(["paid", "vip"]),
+            tz=pl.coalesce("ov_tz", "reg_tz", pl.lit(default_tz)),
+            report_tz=pl.coalesce("ov_report_tz", "reg_report_tz"),
+            local_min_hour=pl.min_horizontal(lo, hi).cast(pl.Int64),
+            local_max_hour=pl.max_horizontal(lo, hi).cast(pl.Int64),
+            max_explicitness=pl.coalesce("ov_expl", "reg_expl", pl.lit(3)).clip(1, 3).cast(pl.Int64),
+            assigned_scheduler_code=pl.coalesce("ov_sched", "asg_sched", "reg_sched", pl.lit("unassigned")),
+            merged_into=pl.lit(None, pl.String),
+            first_seen_at=first_seen,
+            is_active=pl.when(pl.col("ao_include").is_not_null())
+            .then(pl.col("ao_include"))
+            .otherwise(stats_recent | report_recent),
+            active_reason=pl.when(pl.col("ao_include") == False)  # noqa: E712
+            .then(pl.lit("override_out"))
+            .when(stats_recent)
+            .then(pl.lit("stats"))
+            .when(report_recent)
+            .then(pl.lit("report"))
+            .when(pl.col("ao_include") == True)  # noqa: E712
+            .then(pl.lit("override_in"))
+            .otherwise(None),
+            page_state=pl.lit(None, pl.String),
+            tier=pl.lit(None, pl.String),
+            tier_source=pl.lit("pending"),
+            config_name=pl.lit(None, pl.String),
+            config_version=pl.lit(None, pl.String),
+        )
+        .with_columns(
+            new_until=(pl.col("first_seen_at").dt.truncate("1d") + pl.duration(days=probation_days)),
+        )
     )
     pg = pg.with_columns(lifecycle_state=lifecycle_expr(local_today(pg, now)))
     return pg.select(list(DIM_PAGE_SCHEMA)).cast(DIM_PAGE_SCHEMA).sort("username_page")

@@ -10,6 +10,7 @@ as-of-now profiles. Every asset carries its part of the metric dictionary (§5) 
   `learning_signals_28d`): the current state, as of the clock.
 """
 
+
 import datetime as dt
 
 import dagster as dg
@@ -43,12 +44,8 @@ def metric_dictionary(table: str) -> dg.MetadataValue:
 def _fact_in(days_back: int) -> dg.AssetIn:
     """The fact partitions a daily partition needs: UTC send dates from ``days_back`` days before to one day after
     (local dates differ from UTC dates by at most one day)."""
-    return dg.AssetIn(
-        key=FACT,
-        partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-days_back, end_offset=1, allow_nonexistent_upstream_partitions=True
-        ),
-    )
+    return dg.AssetIn(key=FACT, partition_mapping=dg.TimeWindowPartitionMapping(
+        start_offset=-days_back, end_offset=1, allow_nonexistent_upstream_partitions=True))
 
 
 def ordered(fact: pl.DataFrame) -> pl.DataFrame:
@@ -58,11 +55,8 @@ def ordered(fact: pl.DataFrame) -> pl.DataFrame:
 
 
 def _daily_metadata(table: str, partition_column: str) -> dict:
-    return {
-        "partition_expr": partition_column,
-        "metric_dictionary": metric_dictionary(table),
-        "bigquery_time_partitioning": {"field": partition_column, "type": "DAY"},
-    }
+    return {"partition_expr": partition_column, "metric_dictionary": metric_dictionary(table),
+            "bigquery_time_partitioning": {"field": partition_column, "type": "DAY"}}
 
 
 # --- daily metrics by metric_date ----------------------------------------------------------------------------------
@@ -74,20 +68,16 @@ def _daily_metadata(table: str, partition_column: str) -> dict:
     partitions_def=partitions.DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata=_daily_metadata("caption_performance_daily", "metric_date"),
-    ins={
-        "fact_message_send": _fact_in(31),
-        "dim_caption": dg.AssetIn(
-            key=[FOUNDATION, "dim_caption"], metadata={"columns": ["caption_id", "primary_category", "is_current"]}
-        ),
-    },
+    ins={"fact_message_send": _fact_in(31),
+         "dim_caption": dg.AssetIn(key=[FOUNDATION, "dim_caption"],
+                                   metadata={"columns": ["caption_id", "primary_category", "is_current"]})},
     check_specs=[contract_spec(key("caption_performance_daily"), schemas.CaptionPerformanceDaily)],
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26)),
     description="Per local send date, page (the SENDING page) and caption: ratio-of-sums rates, event quantiles, "
     "hourly array, 7/30-day calendar windows, trend, stability, percentiles (20-warehouse §4.1).",
 )
-def caption_performance_daily(
-    context: dg.AssetExecutionContext, fact_message_send: pl.DataFrame, dim_caption: pl.DataFrame
-):
+def caption_performance_daily(context: dg.AssetExecutionContext, fact_message_send: pl.DataFrame,
+                              dim_caption: pl.DataFrame):
     first, last = partitions.window_dates(context)
     out = S.caption_performance_daily(ordered(fact_message_send), last, captions=dim_caption, start_date=first)
     yield dg.Output(out, metadata={"rows": out.height, "dates": f"{first} .. {last}"})
@@ -116,15 +106,9 @@ def page_performance_daily(context: dg.AssetExecutionContext, fact_message_send:
 PAGE_DAILY = ("page_health_7d", "tier_thresholds", "page_tier_assignment", "page_state_daily")
 
 
-def evaluate_pages(
-    dim_page: pl.DataFrame,
-    fact: pl.DataFrame,
-    creator_stats: pl.DataFrame | None,
-    overrides: pl.DataFrame | None,
-    dates: list[dt.date],
-    *,
-    window_days: int,
-) -> dict[str, pl.DataFrame]:
+def evaluate_pages(dim_page: pl.DataFrame, fact: pl.DataFrame, creator_stats: pl.DataFrame | None,
+                   overrides: pl.DataFrame | None, dates: list[dt.date], *, window_days: int
+                   ) -> dict[str, pl.DataFrame]:
     """§4.3–4.5 for each date: health of the pages active that day, thresholds, tiers, states."""
     out: dict[str, list[pl.DataFrame]] = {name: [] for name in PAGE_DAILY}
     for day in dates:
@@ -134,52 +118,34 @@ def evaluate_pages(
         out["page_health_7d"].append(health)
         out["tier_thresholds"].append(thresholds)
         out["page_tier_assignment"].append(
-            S.page_tier_assignment(health, day, thresholds=thresholds, overrides=overrides, pages=pages)
-        )
+            S.page_tier_assignment(health, day, thresholds=thresholds, overrides=overrides, pages=pages))
         out["page_state_daily"].append(S.page_state_daily(health, day))
     return {name: pl.concat(frames, how="vertical_relaxed") for name, frames in out.items()}
 
 
 @dg.multi_asset(
-    outs={
-        name: dg.AssetOut(
-            key=key(name), group_name=GROUP, metadata=_daily_metadata(name, "computed_date"), description=text
-        )
-        for name, text in (
-            (
-                "page_health_7d",
-                "Per active page and day: 7/28-day revenue from facts, latest creator statistics (20-warehouse §4.3).",
-            ),
-            ("tier_thresholds", "Per day: intensity quantiles and fan / message thresholds (§4.4)."),
-            (
-                "page_tier_assignment",
-                "Per active page and day: z-scores, intensity, engine tier, override, probation (§4.4).",
-            ),
-            (
-                "page_state_daily",
-                "Per active page and day: grow / retain / monetize / balance with a note; "
-                "renew rules only on paid and vip pages (§4.5).",
-            ),
-        )
-    },
+    outs={name: dg.AssetOut(key=key(name), group_name=GROUP, metadata=_daily_metadata(name, "computed_date"),
+                            description=text)
+          for name, text in (
+              ("page_health_7d", "Per active page and day: 7/28-day revenue from facts, latest creator statistics "
+                                 "(20-warehouse §4.3)."),
+              ("tier_thresholds", "Per day: intensity quantiles and fan / message thresholds (§4.4)."),
+              ("page_tier_assignment", "Per active page and day: z-scores, intensity, engine tier, override, "
+                                       "probation (§4.4)."),
+              ("page_state_daily", "Per active page and day: grow / retain / monetize / balance with a note; "
+                                   "renew rules only on paid and vip pages (§4.5)."),
+          )},
     partitions_def=partitions.DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    ins={
-        "fact_message_send": _fact_in(30),
-        "dim_page": dg.AssetIn(key=[FOUNDATION, "page_universe"]),
-        "page_overrides": dg.AssetIn(key=["ops_config", "page_overrides"]),
-    },
+    ins={"fact_message_send": _fact_in(30),
+         "dim_page": dg.AssetIn(key=[FOUNDATION, "page_universe"]),
+         "page_overrides": dg.AssetIn(key=["ops_config", "page_overrides"])},
     deps=[dg.AssetKey(["layer_02_staging", "stg_creator_stats"])],
     check_specs=[contract_spec(key(name), schemas.SCHEMAS[name]) for name in PAGE_DAILY],
 )
-def page_daily_evaluation(
-    context: dg.AssetExecutionContext,
-    ops_config_file: OpsConfigResource,
-    warehouse: WarehouseReader,
-    fact_message_send: pl.DataFrame,
-    dim_page: pl.DataFrame,
-    page_overrides: pl.DataFrame,
-):
+def page_daily_evaluation(context: dg.AssetExecutionContext, ops_config_file: OpsConfigResource,
+                          warehouse: WarehouseReader, fact_message_send: pl.DataFrame, dim_page: pl.DataFrame,
+                          page_overrides: pl.DataFrame):
     first, last = partitions.window_dates(context)
     dates = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     window = ops_config_file.load().model.ingestion.activity_window_days
@@ -193,45 +159,25 @@ def page_daily_evaluation(
 
 # --- profiles as of now -----------------------------------------------------------------------------------------------
 
-PROFILES = (
-    "page_dow_hod_profile",
-    "page_price_profile",
-    "page_price_points",
-    "page_volume_profile",
-    "learning_signals_28d",
-)
+PROFILES = ("page_dow_hod_profile", "page_price_profile", "page_price_points", "page_volume_profile",
+            "learning_signals_28d")
 
 
 @dg.multi_asset(
-    outs={
-        name: dg.AssetOut(
-            key=key(name), group_name=GROUP, description=text, metadata={"metric_dictionary": metric_dictionary(name)}
-        )
-        for name, text in (
-            (
-                "page_dow_hod_profile",
-                "Decayed (half-life 45 d) day-of-week x hour revenue per recipient, smoothed "
-                "toward the page mean, temporal multipliers, hour ranks (§4.6).",
-            ),
-            (
-                "page_price_profile",
-                "PPV price cut points at levels 0.25/0.30/0.50/0.60/0.75/0.85 and price mode (§4.7).",
-            ),
-            (
-                "page_price_points",
-                "Per page and whole-dollar price: events, recipients, purchases, decayed "
-                "(half-life 14 d) recipients and purchases (§4.7).",
-            ),
-            (
-                "page_volume_profile",
-                "28-day PPV volume, revenue slope per PPV, fatigue ratio, volume boost, audience fatigue risk (§4.8).",
-            ),
-            (
-                "learning_signals_28d",
-                "Per page: 28-day sends, revenue, recent vs previous RPS, price correlation, volume signals (§4.9).",
-            ),
-        )
-    },
+    outs={name: dg.AssetOut(key=key(name), group_name=GROUP, description=text,
+                            metadata={"metric_dictionary": metric_dictionary(name)})
+          for name, text in (
+              ("page_dow_hod_profile", "Decayed (half-life 45 d) day-of-week x hour revenue per recipient, smoothed "
+                                       "toward the page mean, temporal multipliers, hour ranks (§4.6)."),
+              ("page_price_profile", "PPV price cut points at levels 0.25/0.30/0.50/0.60/0.75/0.85 and price mode "
+                                     "(§4.7)."),
+              ("page_price_points", "Per page and whole-dollar price: events, recipients, purchases, decayed "
+                                    "(half-life 14 d) recipients and purchases (§4.7)."),
+              ("page_volume_profile", "28-day PPV volume, revenue slope per PPV, fatigue ratio, volume boost, "
+                                      "audience fatigue risk (§4.8)."),
+              ("learning_signals_28d", "Per page: 28-day sends, revenue, recent vs previous RPS, price correlation, "
+                                       "volume signals (§4.9)."),
+          )},
     ins={"fact_message_send": dg.AssetIn(key=FACT)},
     check_specs=[contract_spec(key(name), schemas.SCHEMAS[name]) for name in PROFILES],
 )
@@ -241,16 +187,11 @@ def page_profiles(ops_config_file: OpsConfigResource, clock: ClockResource, fact
     fact_message_send = ordered(fact_message_send)
     tables = {
         "page_dow_hod_profile": S.page_dow_hod_profile(
-            fact_message_send,
-            now,
-            window_days=cfg.temporal_window_days,
-            half_life_days=cfg.temporal_half_life_days,
-            prior_sends=cfg.temporal_prior_sends,
-        ),
+            fact_message_send, now, window_days=cfg.temporal_window_days, half_life_days=cfg.temporal_half_life_days,
+            prior_sends=cfg.temporal_prior_sends),
         "page_price_profile": S.page_price_profile(fact_message_send, now, window_days=cfg.price_window_days),
-        "page_price_points": S.page_price_points(
-            fact_message_send, now, window_days=cfg.price_window_days, half_life_days=cfg.price_half_life_days
-        ),
+        "page_price_points": S.page_price_points(fact_message_send, now, window_days=cfg.price_window_days,
+                                                 half_life_days=cfg.price_half_life_days),
         "page_volume_profile": S.page_volume_profile(fact_message_send, now),
         "learning_signals_28d": S.learning_signals_28d(fact_message_send, now),
     }

@@ -3,6 +3,7 @@
 Each partition is computed as of the end of its date (the run's clock when that is earlier), from the fact partitions
 of the year before it (the 365-day features)."""
 
+
 import base64
 import datetime as dt
 from pathlib import Path
@@ -33,12 +34,8 @@ def key(name: str) -> dg.AssetKey:
 
 
 def _fact_in(days_back: int) -> dg.AssetIn:
-    return dg.AssetIn(
-        key=FACT,
-        partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-days_back, end_offset=1, allow_nonexistent_upstream_partitions=True
-        ),
-    )
+    return dg.AssetIn(key=FACT, partition_mapping=dg.TimeWindowPartitionMapping(
+        start_offset=-days_back, end_offset=1, allow_nonexistent_upstream_partitions=True))
 
 
 def _dates(context: dg.AssetExecutionContext) -> list[dt.date]:
@@ -53,81 +50,42 @@ def as_of_for(day: dt.date, now: dt.datetime) -> dt.datetime:
 
 
 def _metadata(partition_column: str = "computed_date") -> dict:
-    return {
-        "partition_expr": partition_column,
-        "bigquery_time_partitioning": {"field": partition_column, "type": "DAY"},
-    }
+    return {"partition_expr": partition_column,
+            "bigquery_time_partitioning": {"field": partition_column, "type": "DAY"}}
 
 
 @dg.multi_asset(
     outs={
-        "page_priors": dg.AssetOut(
-            key=key("page_priors"),
-            group_name=GROUP,
-            metadata=_metadata(),
-            description=(
-                "Per page and day: global and page-level decayed rates, median recipients per send, prior strengths, "
-                "price elasticity and reference price (30-ml §3)."
-            ),
-        ),
-        "caption_priors": dg.AssetOut(
-            key=key("caption_priors"),
-            group_name=GROUP,
-            metadata=_metadata(),
-            description=(
-                "Per page and day: the prior chain global → page → cross-page lift → caption on page, for purchases and "
-                "opens (30-ml §3); one row per caption with events on the page plus a page row (caption_id null, the "
-                "prior of a caption never sent anywhere). A caption sent only on other pages has no row here: it takes "
-                "the page's μ_P × caption_lift (priors.expand_caption_priors gives the full page × caption frame)."
-            ),
-        ),
-        "caption_lift": dg.AssetOut(
-            key=key("caption_lift"),
-            group_name=GROUP,
-            metadata=_metadata(),
-            description=(
-                "Per caption and day: decayed purchases / views and their expectations at the page rates summed over "
-                "every page, and the cross-page lift L_C (30-ml §3) of a page on which the caption was never sent."
-            ),
-        ),
+        "page_priors": dg.AssetOut(key=key("page_priors"), group_name=GROUP, metadata=_metadata(), description=(
+            "Per page and day: global and page-level decayed rates, median recipients per send, prior strengths, "
+            "price elasticity and reference price (30-ml §3).")),
+        "caption_priors": dg.AssetOut(key=key("caption_priors"), group_name=GROUP, metadata=_metadata(), description=(
+            "Per page and day: the prior chain global → page → cross-page lift → caption on page, for purchases and "
+            "opens (30-ml §3); one row per caption with events on the page plus a page row (caption_id null, the "
+            "prior of a caption never sent anywhere). A caption sent only on other pages has no row here: it takes "
+            "the page's μ_P × caption_lift (priors.expand_caption_priors gives the full page × caption frame).")),
+        "caption_lift": dg.AssetOut(key=key("caption_lift"), group_name=GROUP, metadata=_metadata(), description=(
+            "Per caption and day: decayed purchases / views and their expectations at the page rates summed over "
+            "every page, and the cross-page lift L_C (30-ml §3) of a page on which the caption was never sent.")),
     },
     partitions_def=partitions.DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
     ins={"fact_message_send": _fact_in(92), "dim_page": dg.AssetIn(key=[FOUNDATION, "dim_page"])},
 )
-def ml_priors(
-    context: dg.AssetExecutionContext,
-    ranker_config: RankerConfigResource,
-    clock: ClockResource,
-    fact_message_send: pl.DataFrame,
-    dim_page: pl.DataFrame,
-):
+def ml_priors(context: dg.AssetExecutionContext, ranker_config: RankerConfigResource, clock: ClockResource,
+              fact_message_send: pl.DataFrame, dim_page: pl.DataFrame):
     cfg = ranker_config.load().config(FEATURE_CONFIG)
     fact = fact_message_send.sort("message_send_key")
     pages, captions, lifts = [], [], []
     for day in _dates(context):
         as_of = as_of_for(day, clock.now())
-        page = P.page_priors(
-            fact,
-            dim_page,
-            as_of,
-            half_life_days=cfg.stats_half_life_days,
-            window_days=cfg.stats_window_days,
-            nu_sends=cfg.nu_sends,
-            nu_page_sends=cfg.nu_page_sends,
-        )
+        page = P.page_priors(fact, dim_page, as_of, half_life_days=cfg.stats_half_life_days,
+                             window_days=cfg.stats_window_days, nu_sends=cfg.nu_sends, nu_page_sends=cfg.nu_page_sends)
         pages.append(page)
         compact, lift = P.caption_prior_tables(
-            fact,
-            dim_page,
-            as_of,
-            half_life_days=cfg.stats_half_life_days,
-            window_days=cfg.stats_window_days,
-            nu_sends=cfg.nu_sends,
-            nu_page_sends=cfg.nu_page_sends,
-            lift_prior_events=cfg.lift_prior_events,
-            pages=page,
-        )
+            fact, dim_page, as_of, half_life_days=cfg.stats_half_life_days, window_days=cfg.stats_window_days,
+            nu_sends=cfg.nu_sends, nu_page_sends=cfg.nu_page_sends, lift_prior_events=cfg.lift_prior_events,
+            pages=page)
         captions.append(compact)
         lifts.append(lift)
     page_frame, caption_frame = pl.concat(pages, how="vertical_relaxed"), pl.concat(captions, how="vertical_relaxed")
@@ -139,10 +97,8 @@ def ml_priors(
 
 def catalogue_markdown() -> dg.MetadataValue:
     lines = ["| # | feature | family | formula | unit | window | fill |", "|---|---|---|---|---|---|---|"]
-    lines += [
-        f"| {i} | {f['name']} | {f['family']} | {f['formula']} | {f['unit']} | {f.get('window', '')} | {f['fill']} |"
-        for i, f in enumerate(F.FEATURE_CATALOGUE, start=1)
-    ]
+    lines += [f"| {i} | {f['name']} | {f['family']} | {f['formula']} | {f['unit']} | {f.get('window', '')} | "
+              f"{f['fill']} |" for i, f in enumerate(F.FEATURE_CATALOGUE, start=1)]
     return dg.MetadataValue.md("\n".join(lines))
 
 
@@ -152,21 +108,9 @@ FEATURE_CHECKS = {
     "p_buy_smoothed_never_null": "The prior chain gives every candidate a purchase probability (cold start).",
     "feature_ranges": "Rates and scores in [0, 1]; hours since use >= 0.",
 }
-RATE_FEATURES = [
-    "buy_rate_decayed",
-    "open_rate_decayed",
-    "p_buy_smoothed",
-    "p_open_smoothed",
-    "stability_score",
-    "confidence_score",
-    "novelty_level",
-    "smoothing_weight",
-    "fatigue_score",
-    "rps_percentile",
-    "category_percentile",
-    "slump_risk_score",
-    "night_owl_share",
-]
+RATE_FEATURES = ["buy_rate_decayed", "open_rate_decayed", "p_buy_smoothed", "p_open_smoothed", "stability_score",
+                 "confidence_score", "novelty_level", "smoothing_weight", "fatigue_score", "rps_percentile",
+                 "category_percentile", "slump_risk_score", "night_owl_share"]
 
 
 def feature_range_check(store: pl.DataFrame) -> tuple[bool, dict]:
@@ -183,12 +127,9 @@ def feature_range_check(store: pl.DataFrame) -> tuple[bool, dict]:
     group_name=GROUP,
     partitions_def=partitions.DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={
-        **_metadata(),
-        "feature_count": len(F.FEATURE_CATALOGUE),
-        "feature_families": len({f["family"] for f in F.FEATURE_CATALOGUE}),
-        "feature_catalogue": catalogue_markdown(),
-    },
+    metadata={**_metadata(), "feature_count": len(F.FEATURE_CATALOGUE),
+              "feature_families": len({f["family"] for f in F.FEATURE_CATALOGUE}),
+              "feature_catalogue": catalogue_markdown()},
     ins={
         "fact_message_send": _fact_in(366),
         "dim_caption": dg.AssetIn(key=[FOUNDATION, "dim_caption"]),
@@ -207,22 +148,12 @@ def feature_range_check(store: pl.DataFrame) -> tuple[bool, dict]:
     description="Per computed date, active page and candidate caption (never-sent captions included: cold start): "
     "the 73 features of the catalogue in 7 families (30-ml §4; catalogue in this asset's metadata).",
 )
-def feature_store(
-    context: dg.AssetExecutionContext,
-    ranker_config: RankerConfigResource,
-    clock: ClockResource,
-    fact_message_send: pl.DataFrame,
-    dim_caption: pl.DataFrame,
-    dim_page: pl.DataFrame,
-    page_priors: pl.DataFrame,
-    caption_priors: pl.DataFrame,
-    caption_lift: pl.DataFrame,
-    page_health_7d: pl.DataFrame,
-    page_tier_assignment: pl.DataFrame,
-    page_state_daily: pl.DataFrame,
-    page_volume_profile: pl.DataFrame,
-    caption_bank_last_use: pl.DataFrame,
-):
+def feature_store(context: dg.AssetExecutionContext, ranker_config: RankerConfigResource, clock: ClockResource,
+                  fact_message_send: pl.DataFrame, dim_caption: pl.DataFrame, dim_page: pl.DataFrame,
+                  page_priors: pl.DataFrame, caption_priors: pl.DataFrame, caption_lift: pl.DataFrame,
+                  page_health_7d: pl.DataFrame,
+                  page_tier_assignment: pl.DataFrame, page_state_daily: pl.DataFrame,
+                  page_volume_profile: pl.DataFrame, caption_bank_last_use: pl.DataFrame):
     loaded = ranker_config.load()
     cfg = loaded.config(FEATURE_CONFIG)
     fact = fact_message_send.sort("message_send_key")
@@ -230,50 +161,27 @@ def feature_store(
     frames = []
     for day in _dates(context):
         same_day = pl.col("computed_date") == day
-        frames.append(
-            F.feature_store(
-                fact,
-                dim_caption,
-                dim_page,
-                caption_priors.filter(same_day),
-                page_priors.filter(same_day),
-                as_of=as_of_for(day, now),
-                caption_lift=caption_lift.filter(same_day),
-                page_health_7d=page_health_7d.filter(same_day),
-                page_tier_assignment=page_tier_assignment.filter(same_day),
-                page_state_daily=page_state_daily.filter(same_day),
-                page_volume_profile=page_volume_profile,
-                bank_last_use=caption_bank_last_use,
-                min_samples_for_exploitation=cfg.min_samples_for_exploitation,
-                min_reuse_days=cfg.min_reuse_days,
-                half_life_days=cfg.stats_half_life_days,
-                window_days=cfg.stats_window_days,
-                ucb_c=cfg.ucb_c,
-                ucb_cap_mult=cfg.ucb_cap_mult,
-                cooldown_base_hours=cfg.cooldown.base_hours,
-                cooldown_backoff_factor=cfg.cooldown.backoff_factor,
-                cooldown_min_hours=cfg.cooldown.min_hours,
-                max_cooldown_days=cfg.cooldown.max_cooldown_days,
-                fatigue_limit=cfg.fatigue_limit,
-                price_adjustment=cfg.price_adjustment,
-                config_name=FEATURE_CONFIG,
-                config_version=loaded.config_version,
-                computed_at=as_of_for(day, now),
-            )
-        )
+        frames.append(F.feature_store(
+            fact, dim_caption, dim_page, caption_priors.filter(same_day), page_priors.filter(same_day),
+            as_of=as_of_for(day, now), caption_lift=caption_lift.filter(same_day),
+            page_health_7d=page_health_7d.filter(same_day),
+            page_tier_assignment=page_tier_assignment.filter(same_day),
+            page_state_daily=page_state_daily.filter(same_day), page_volume_profile=page_volume_profile,
+            bank_last_use=caption_bank_last_use,
+            min_samples_for_exploitation=cfg.min_samples_for_exploitation, min_reuse_days=cfg.min_reuse_days,
+            half_life_days=cfg.stats_half_life_days, window_days=cfg.stats_window_days, ucb_c=cfg.ucb_c,
+            ucb_cap_mult=cfg.ucb_cap_mult, cooldown_base_hours=cfg.cooldown.base_hours,
+            cooldown_backoff_factor=cfg.cooldown.backoff_factor, cooldown_min_hours=cfg.cooldown.min_hours,
+            max_cooldown_days=cfg.cooldown.max_cooldown_days, fatigue_limit=cfg.fatigue_limit,
+            price_adjustment=cfg.price_adjustment, config_name=FEATURE_CONFIG, config_version=loaded.config_version,
+            computed_at=as_of_for(day, now),
+        ))
     store = pl.concat(frames, how="vertical_relaxed")
-    yield dg.Output(
-        store,
-        metadata={
-            "rows": store.height,
-            "pages": store["username_page"].n_unique(),
-            "cold_start_candidates": int(store["is_cold_start"].sum()),
-            "feature_count": len(F.FEATURE_CATALOGUE),
-        },
-    )
-    yield check_result(
-        FEATURE_STORE, "one_row_per_key", wh_checks.unique_key(store, ["computed_date", "username_page", "caption_id"])
-    )
+    yield dg.Output(store, metadata={
+        "rows": store.height, "pages": store["username_page"].n_unique(),
+        "cold_start_candidates": int(store["is_cold_start"].sum()), "feature_count": len(F.FEATURE_CATALOGUE)})
+    yield check_result(FEATURE_STORE, "one_row_per_key",
+                       wh_checks.unique_key(store, ["computed_date", "username_page", "caption_id"]))
     nulls = int(store["p_buy_smoothed"].null_count())
     yield check_result(FEATURE_STORE, "p_buy_smoothed_never_null", (nulls == 0, {"null_rows": nulls}))
     yield check_result(FEATURE_STORE, "feature_ranges", feature_range_check(store))
@@ -295,39 +203,24 @@ def png_markdown(png: bytes | None, title: str) -> str:
     "known at its start (snapshots received by then), calibration, Spearman, agreement-stratified lift, a direct-"
     "method value, cluster-bootstrap 95 % intervals; the caveats and a calibration plot are in the metadata.",
 )
-def ranker_backtest(
-    context: dg.AssetExecutionContext,
-    ranker_config: RankerConfigResource,
-    clock: ClockResource,
-    warehouse: WarehouseReader,
-    fact_message_send: pl.DataFrame,
-    dim_page: pl.DataFrame,
-):
+def ranker_backtest(context: dg.AssetExecutionContext, ranker_config: RankerConfigResource, clock: ClockResource,
+                    warehouse: WarehouseReader, fact_message_send: pl.DataFrame, dim_page: pl.DataFrame):
     cfg = ranker_config.load()
     named = cfg.config(FEATURE_CONFIG)
     snapshots = warehouse.read_table("layer_02_staging", "stg_message_events")
     result = BT.walk_forward(
-        fact_message_send.sort("message_send_key"),
-        dim_page,
-        as_of=clock.now(),
-        weeks=cfg.model.backtest_weeks,
-        events=snapshots,
-        half_life_days=named.stats_half_life_days,
-        window_days=named.stats_window_days,
-        nu_sends=named.nu_sends,
-        nu_page_sends=named.nu_page_sends,
+        fact_message_send.sort("message_send_key"), dim_page, as_of=clock.now(),
+        weeks=cfg.model.backtest_weeks, events=snapshots, half_life_days=named.stats_half_life_days,
+        window_days=named.stats_window_days, nu_sends=named.nu_sends, nu_page_sends=named.nu_page_sends,
         lift_prior_events=named.lift_prior_events,
     )
     summary = result.summary.with_columns(computed_at=pl.lit(clock.now()), fit_source=pl.lit(result.fit_source))
     context.log.info(f"backtest: {result.folds.height} folds, fit from {result.fit_source}")
-    return dg.Output(
-        summary,
-        metadata={
-            "folds": result.folds.height,
-            "report": dg.MetadataValue.md(result.report_md + png_markdown(result.calibration_png, "calibration")),
-            "caveats": dg.MetadataValue.md(result.caveats),
-        },
-    )
+    return dg.Output(summary, metadata={
+        "folds": result.folds.height,
+        "report": dg.MetadataValue.md(result.report_md + png_markdown(result.calibration_png, "calibration")),
+        "caveats": dg.MetadataValue.md(result.caveats),
+    })
 
 
 class SimulationConfig(dg.Config):
@@ -357,23 +250,12 @@ def ranker_simulation(context: dg.AssetExecutionContext, config: SimulationConfi
     paths = SIM.write_report(frame, summary, settings.exports_dir() / "ranker_simulation")
     png = paths["plot"].read_bytes() if "plot" in paths else None
     ratios = pl.DataFrame(
-        [
-            {"baseline": b, "ratio": r["ratio"], "ci_low": r["lo"], "ci_high": r["hi"]}
-            for b, r in summary["ratios"].items()
-        ],
-        schema=SIMULATION_COLUMNS,
-    )
-    return dg.Output(
-        ratios,
-        metadata={
-            "world": str(world),
-            "simulated": True,
-            "days": config.days,
-            "seeds": len(config.seeds),
-            "report": dg.MetadataValue.md(summary["markdown"] + png_markdown(png, "simulation")),
-            "files": str(paths["summary"].parent),
-        },
-    )
+        [{"baseline": b, "ratio": r["ratio"], "ci_low": r["lo"], "ci_high": r["hi"]}
+         for b, r in summary["ratios"].items()], schema=SIMULATION_COLUMNS)
+    return dg.Output(ratios, metadata={
+        "world": str(world), "simulated": True, "days": config.days, "seeds": len(config.seeds),
+        "report": dg.MetadataValue.md(summary["markdown"] + png_markdown(png, "simulation")),
+        "files": str(paths["summary"].parent)})
 
 
 ASSETS = [ml_priors, feature_store, ranker_backtest, ranker_simulation]

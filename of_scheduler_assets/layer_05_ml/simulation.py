@@ -264,7 +264,9 @@ def human_like_policy(name: str = "human_like") -> Policy:
             .filter(pl.col("rev") > 0)
             .sort(["username_page", "rev", "caption_id"], descending=[False, True, False])
         )
-        sellers = {p: g["caption_id"].to_list() for (p,), g in rev.group_by(["username_page"], maintain_order=True)}
+        sellers = {
+            p: g["caption_id"].to_list() for (p,), g in rev.group_by(["username_page"], maintain_order=True)
+        }
         fallback = rnd(ctx)
         out: dict[str, str] = {}
         used: dict[str, set[str]] = {}
@@ -836,20 +838,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boost", type=float, default=None)
     ap.add_argument("--half-life", type=float, default=None, help="stats_half_life_days of ranker AND greedy")
     ap.add_argument("--window", type=int, default=None, help="stats_window_days of ranker AND greedy")
-    ap.add_argument(
-        "--informed",
-        action="store_true",
-        help="add the `informed` policy (true lifts, the ranker's constraints): the value of information",
-    )
+    ap.add_argument("--informed", action="store_true",
+                    help="add the `informed` policy (true lifts, the ranker's constraints): the value of information")
     ap.add_argument("--out", default=None, help="report directory (metrics.parquet, summary.md, simulation.png)")
     a = ap.parse_args(argv)
     over = {k: v for k, v in {"epsilon": a.epsilon, "ucb_c": a.ucb_c, "novelty_weight": a.novelty_weight,
                                "new_caption_boost": a.boost, "stats_half_life_days": a.half_life,
                                "stats_window_days": a.window}.items() if v is not None}  # fmt: skip
     params = RankerParams.from_config(a.config, **over)
-    frame = run_simulation(
-        a.world, days=a.days, seeds=range(1, a.seeds + 1), policies=default_policies(params, informed=a.informed)
-    )
+    frame = run_simulation(a.world, days=a.days, seeds=range(1, a.seeds + 1),
+                           policies=default_policies(params, informed=a.informed))
     summ = summarize(frame, baselines=("human_like", "greedy", "random", *(("informed",) if a.informed else ())))
     print(f"ranker params: {params}")
     print(summ["markdown"])

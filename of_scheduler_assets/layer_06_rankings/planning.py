@@ -225,7 +225,7 @@ def space_hours(picks: Iterable[int], min_h: int, max_h: int) -> tuple[list[int]
     if n == 0:
         return [], []
     y: list[int] = []
-    run_max = -(10**9)
+    run_max = -10**9
     for i in range(1, n + 1):
         run_max = max(run_max, h[i - 1] - 2 * i)
         y.append(max(h[i - 1], 2 * i + run_max, min_h + 2 * (i - 1)))
@@ -258,15 +258,8 @@ _CHAINS = {
 }
 
 
-def base_price(
-    mode: str | None,
-    page_state: str | None,
-    quantiles: dict | None,
-    *,
-    burst: bool = False,
-    floor: float = 3.0,
-    cap: float = 100.0,
-) -> int:
+def base_price(mode: str | None, page_state: str | None, quantiles: dict | None, *, burst: bool = False,
+               floor: float = 3.0, cap: float = 100.0) -> int:
     """§5: the first non-null quantile of the (mode, state) chain, else its dollar amount; round half up; clamp."""
     m = "premium" if burst else (mode if mode in ("premium", "value", "balanced") else "balanced")
     s = page_state if page_state in ("grow", "retain") else "other"
@@ -362,22 +355,11 @@ def build_weekly_template(
     def col(name: str, default=None):
         return pages[name].to_list() if name in pages.columns else [default] * pages.height
 
-    names = [
-        "username_page",
-        "username_std",
-        "page_type",
-        "tz",
-        "local_min_hour",
-        "local_max_hour",
-        "tier",
-        "tier_source",
-        "page_state",
-        "lifecycle_state",
-        "is_active",
-        "assigned_scheduler_code",
-    ]
+    names = ["username_page", "username_std", "page_type", "tz", "local_min_hour", "local_max_hour", "tier",
+             "tier_source", "page_state", "lifecycle_state", "is_active", "assigned_scheduler_code"]
     defaults = {"lifecycle_state": "active", "is_active": True, "tier_source": "engine"}
-    recs = [dict(zip(names, vals, strict=True)) for vals in zip(*[col(n, defaults.get(n)) for n in names], strict=True)]
+    recs = [dict(zip(names, vals, strict=True)) for vals in zip(*[col(n, defaults.get(n)) for n in names],
+                                                                  strict=True)]
     rows: list[dict] = []
     findings: list[dict] = []
     seen: set[str] = set()
@@ -398,73 +380,33 @@ def build_weekly_template(
         lrow = lc.get(page) or lc.get("*") or {}
         qmin = _int(ov.get("quota_min"))
         qmax = _int(ov.get("quota_max"))
-        qmin = (
-            qmin
-            if qmin is not None
-            else (_int(lrow.get("quota_min")) if _int(lrow.get("quota_min")) is not None else cfg.quota_min_default)
-        )
-        qmax = (
-            qmax
-            if qmax is not None
-            else (_int(lrow.get("quota_max")) if _int(lrow.get("quota_max")) is not None else cfg.quota_max_default)
-        )
+        qmin = qmin if qmin is not None else (_int(lrow.get("quota_min")) if _int(lrow.get("quota_min")) is not None
+                                              else cfg.quota_min_default)
+        qmax = qmax if qmax is not None else (_int(lrow.get("quota_max")) if _int(lrow.get("quota_max")) is not None
+                                              else cfg.quota_max_default)
         nudge_q = _int(kn.get("quota_nudge")) or 0
         nudge_h = _int(kn.get("hour_pool_nudge")) or 0
         bias = _str(kn.get("price_mode_bias"))
         prof = prices.get(page)
         today = now_utc.astimezone(zone).date()
         base = {
-            "username_page": page,
-            "username_std": p["username_std"],
-            "page_type": p["page_type"],
-            "scheduler_code": p["assigned_scheduler_code"] or "unassigned",
-            "tz": zone.key,
-            "tier": tier,
-            "page_state": page_state,
-            "window_min_h": min_h,
-            "window_max_h": max_h,
-            "config_version": config_version,
-            "run_id": run_id,
+            "username_page": page, "username_std": p["username_std"], "page_type": p["page_type"],
+            "scheduler_code": p["assigned_scheduler_code"] or "unassigned", "tz": zone.key, "tier": tier,
+            "page_state": page_state, "window_min_h": min_h, "window_max_h": max_h,
+            "config_version": config_version, "run_id": run_id,
         }
 
-        def emit(
-            kind: str,
-            d: dt.date,
-            local: dt.datetime,
-            rank: int,
-            order: int,
-            *,
-            channel: str,
-            price: int = 0,
-            reason: str,
-            score=None,
-            extra: dict,
-            base=base,
-            zone=zone,
-            page=page,
-        ) -> None:
+        def emit(kind: str, d: dt.date, local: dt.datetime, rank: int, order: int, *, channel: str, price: int = 0,
+                 reason: str, score=None, extra: dict, base=base, zone=zone, page=page) -> None:
             aware = local.replace(tzinfo=zone)
-            rows.append(
-                {
-                    **base,
-                    **extra,
-                    "week_start": d - dt.timedelta(days=d.weekday()),
-                    "date_local": d,
-                    "dow_local": d.weekday(),
-                    "slot_kind": kind,
-                    "slot_rank": rank,
-                    "slot_order": order,
-                    "hod_local": local.hour,
-                    "minute_local": local.minute,
-                    "planned_local_datetime": local,
-                    "scheduled_datetime_utc": aware.astimezone(dt.UTC),
-                    "channel": channel,
-                    "price_usd": price,
-                    "tracking_hash": tracking_hash(page, d, _hhmm(local), kind),
-                    "reason": reason,
-                    "score": score,
-                }
-            )
+            rows.append({
+                **base, **extra, "week_start": d - dt.timedelta(days=d.weekday()), "date_local": d,
+                "dow_local": d.weekday(), "slot_kind": kind, "slot_rank": rank, "slot_order": order,
+                "hod_local": local.hour, "minute_local": local.minute, "planned_local_datetime": local,
+                "scheduled_datetime_utc": aware.astimezone(dt.UTC), "channel": channel,
+                "price_usd": price, "tracking_hash": tracking_hash(page, d, _hhmm(local), kind),
+                "reason": reason, "score": score,
+            })
 
         for k in range(cfg.horizon_days):
             d = today + dt.timedelta(days=k)
@@ -473,27 +415,14 @@ def build_weekly_template(
             q_raw = _clamp(pack.ppv_count + nudge_q, qmin, qmax)
             q = min(q_raw, cfg.max_ppv_per_day)
             if q_raw > cfg.max_ppv_per_day:
-                findings.append(
-                    _finding(
-                        "QUOTA_CAPPED",
-                        "INFO",
-                        page,
-                        d,
-                        min_h,
-                        max_h,
-                        value=q_raw,
-                        threshold=cfg.max_ppv_per_day,
-                        details=f"quota {q_raw} capped at {cfg.max_ppv_per_day}",
-                    )
-                )
+                findings.append(_finding("QUOTA_CAPPED", "INFO", page, d, min_h, max_h, value=q_raw,
+                                         threshold=cfg.max_ppv_per_day,
+                                         details=f"quota {q_raw} capped at {cfg.max_ppv_per_day}"))
             if q <= 0:
                 continue
             hp_override = _int(ov.get("hour_pool"))
-            hour_pool = _clamp(
-                hp_override if hp_override is not None else pack.hour_pool_eff + nudge_h,
-                cfg.hour_pool_min,
-                cfg.hour_pool_max,
-            )
+            hour_pool = _clamp(hp_override if hp_override is not None else pack.hour_pool_eff + nudge_h,
+                               cfg.hour_pool_min, cfg.hour_pool_max)
             day_cells = cells.get((page, dow), {})
             all_cells = cells.get((page, None), {})
             ranked = rank_hours(day_cells, all_cells, min_h, max_h)
@@ -507,33 +436,12 @@ def build_weekly_template(
             picks = pick_hours(anchors(q, a_start, a_end, seed_day), pool, ranked, min_h, max_h)
             hours, dropped = space_hours(picks, min_h, max_h)
             for hdrop in dropped:
-                findings.append(
-                    _finding(
-                        "SLOT_DROPPED_INFEASIBLE",
-                        "INFO",
-                        page,
-                        d,
-                        min_h,
-                        max_h,
-                        curr_h=hdrop,
-                        value=q,
-                        details=f"duplicate hour {hdrop} dropped",
-                    )
-                )
+                findings.append(_finding("SLOT_DROPPED_INFEASIBLE", "INFO", page, d, min_h, max_h, curr_h=hdrop,
+                                         value=q, details=f"duplicate hour {hdrop} dropped"))
             if len(picks) < q:
-                findings.append(
-                    _finding(
-                        "SLOT_DROPPED_INFEASIBLE",
-                        "INFO",
-                        page,
-                        d,
-                        min_h,
-                        max_h,
-                        value=q,
-                        threshold=len(picks),
-                        details=f"window has {len(picks)} free hours for {q} PPVs",
-                    )
-                )
+                findings.append(_finding("SLOT_DROPPED_INFEASIBLE", "INFO", page, d, min_h, max_h, value=q,
+                                         threshold=len(picks),
+                                         details=f"window has {len(picks)} free hours for {q} PPVs"))
 
             def rps(h, day_cells=day_cells):
                 c = day_cells.get(h)
@@ -542,62 +450,34 @@ def build_weekly_template(
             by_rank = sorted(hours, key=lambda h: (rps(h) is None, -(rps(h) or 0.0), h))
             slot_rank = {h: i for i, h in enumerate(by_rank)}
             mode = bias or pack.price_mode_default or (prof["price_mode"] if prof else None) or "balanced"
-            bp = base_price(
-                mode, page_state, prof, burst=pack.is_burst_dow, floor=cfg.price_floor_usd, cap=cfg.price_cap_usd
-            )
+            bp = base_price(mode, page_state, prof, burst=pack.is_burst_dow, floor=cfg.price_floor_usd,
+                            cap=cfg.price_cap_usd)
             price_of = dict(zip(by_rank, dedupe_prices([bp] * len(by_rank)), strict=True))
-            notes = "; ".join(
-                x
-                for x in (
-                    f"stories {pack.story_count}",
-                    f"wall {pack.wall_type}" if pack.wall_type else None,
-                    f"theme {pack.theme_focus}" if pack.theme_focus else None,
-                    "tip event" if pack.tip_event_flag else None,
-                    f"dripsets {pack.dripset_count}",
-                )
-                if x
-            )
+            notes = "; ".join(x for x in (
+                f"stories {pack.story_count}", f"wall {pack.wall_type}" if pack.wall_type else None,
+                f"theme {pack.theme_focus}" if pack.theme_focus else None,
+                "tip event" if pack.tip_event_flag else None, f"dripsets {pack.dripset_count}") if x)
             extra = {"price_mode_eff": "premium" if pack.is_burst_dow else mode, "ppv_quota": q, "notes": notes}
             extra_other = {**extra, "notes": None}
             taken: list[dt.datetime] = []
             midnight = dt.datetime.combine(d, dt.time())
             for order, h in enumerate(hours):
                 r = slot_rank[h]
-                reason = (
-                    "Prime slot - highest performance"
-                    if r == 0
-                    else "Secondary peak hour"
-                    if r == 1
-                    else "Coverage slot"
-                )
+                reason = ("Prime slot - highest performance" if r == 0 else
+                          "Secondary peak hour" if r == 1 else "Coverage slot")
                 cell = day_cells.get(h) or all_cells.get(h)
                 at = midnight + dt.timedelta(hours=h)
                 taken.append(at)
-                emit(
-                    "ppv",
-                    d,
-                    at,
-                    r,
-                    order,
-                    channel="DM",
-                    price=price_of[h],
-                    reason=reason,
-                    score=None if cell is None or cell[1] is None else float(cell[1]),
-                    extra=extra,
-                )
+                emit("ppv", d, at, r, order, channel="DM", price=price_of[h], reason=reason,
+                     score=None if cell is None or cell[1] is None else float(cell[1]), extra=extra)
                 # §6.1 follow-ups
                 price = price_of[h]
                 if price <= 0:
                     continue
                 p85 = prof.get("p85") if prof else None
                 p50 = prof.get("p50") if prof else None
-                level = (
-                    "premium"
-                    if p85 is not None and price >= p85
-                    else "mid"
-                    if p50 is not None and price >= p50
-                    else "teaser"
-                )
+                level = ("premium" if p85 is not None and price >= p85 else
+                         "mid" if p50 is not None and price >= p50 else "teaser")
                 for fo, (lo, hi) in sorted(_FOLLOWUP_OFFSETS[level].items()):
                     key = f"{page}|{d.isoformat()}|{r}|{fo}"
                     minute = lo + hash_u64(key) % (hi - lo + 1)
@@ -607,16 +487,8 @@ def build_weekly_template(
                         minute = min(minute, -10) if fo == 0 else max(minute, 10)
                     ft = at + dt.timedelta(minutes=minute)
                     taken.append(ft)
-                    emit(
-                        "ppv_pre_teaser" if fo == 0 else "ppv_followup",
-                        d,
-                        ft,
-                        r,
-                        fo,
-                        channel="DM",
-                        reason=f"{level} {'pre-teaser' if fo == 0 else 'follow-up'} of slot {r}",
-                        extra=extra_other,
-                    )
+                    emit("ppv_pre_teaser" if fo == 0 else "ppv_followup", d, ft, r, fo, channel="DM",
+                         reason=f"{level} {'pre-teaser' if fo == 0 else 'follow-up'} of slot {r}", extra=extra_other)
             # §6.2 standalone bumps
             for kb in range(pack.bump_count):
                 minute = hash_u64(f"{page}|{d.isoformat()}|BUMP|{kb}") % 60
@@ -642,44 +514,20 @@ def build_weekly_template(
                 off = hash_u64(f"{page}|{d.isoformat()}|DRIP|{hhmm}|{ch}") % (2 * jw + 1) - jw
                 i = counters.get(kind, 0)
                 counters[kind] = i + 1
-                emit(
-                    kind,
-                    d,
-                    midnight + dt.timedelta(minutes=_parse_hhmm(hhmm) + off),
-                    i,
-                    i,
-                    channel="MM" if kind == "drip_mm" else "Wall",
-                    reason=f"dripset {hhmm}",
-                    extra=extra_other,
-                )
+                emit(kind, d, midnight + dt.timedelta(minutes=_parse_hhmm(hhmm) + off), i, i,
+                     channel="MM" if kind == "drip_mm" else "Wall", reason=f"dripset {hhmm}", extra=extra_other)
             if p["page_type"] in ("paid", "vip"):
                 for i, hhmm in enumerate(t.strip() for t in cfg.renewal_times.split(",") if t.strip()):
                     off = hash_u64(f"{page}|{d.isoformat()}|RENEW|{hhmm}") % (2 * jw + 1) - jw
-                    emit(
-                        "renewal",
-                        d,
-                        midnight + dt.timedelta(minutes=_parse_hhmm(hhmm) + off),
-                        i,
-                        i,
-                        channel="MM",
-                        reason=f"renewal {hhmm}",
-                        extra=extra_other,
-                    )
+                    emit("renewal", d, midnight + dt.timedelta(minutes=_parse_hhmm(hhmm) + off), i, i,
+                         channel="MM", reason=f"renewal {hhmm}", extra=extra_other)
             for i, win in enumerate(t.strip() for t in cfg.link_drop_times.split(",") if t.strip()):
                 start_s, end_s = win.split("-")
                 start, end = _parse_hhmm(start_s), _parse_hhmm(end_s)
                 length = max(0, end - start)
                 minute = start + hash_u64(f"{page}|{d.isoformat()}|LINK|{win}") % (length + 1)
-                emit(
-                    "link_drop",
-                    d,
-                    midnight + dt.timedelta(minutes=minute),
-                    i,
-                    i,
-                    channel="Wall",
-                    reason=f"link drop {win}",
-                    extra=extra_other,
-                )
+                emit("link_drop", d, midnight + dt.timedelta(minutes=minute), i, i, channel="Wall",
+                     reason=f"link drop {win}", extra=extra_other)
 
     if rows:
         plan = pl.DataFrame(
@@ -689,42 +537,16 @@ def build_weekly_template(
     else:
         plan = pl.DataFrame(schema=PLAN_SCHEMA)
     plan = plan.select(list(PLAN_SCHEMA)).sort(
-        ["username_page", "date_local", "scheduled_datetime_utc", "slot_kind", "slot_rank", "slot_order"]
-    )
+        ["username_page", "date_local", "scheduled_datetime_utc", "slot_kind", "slot_rank", "slot_order"])
     return WeeklyTemplate(plan=plan, findings=pl.DataFrame(findings, schema=FINDING_SCHEMA))
 
 
-def _finding(
-    check: str,
-    severity: str,
-    page: str,
-    d: dt.date,
-    min_h: int,
-    max_h: int,
-    *,
-    prev_h=None,
-    curr_h=None,
-    next_h=None,
-    gap_h=None,
-    value=None,
-    threshold=None,
-    details: str = "",
-) -> dict:
-    return {
-        "check_name": check,
-        "severity": severity,
-        "username_page": page,
-        "date_local": d,
-        "prev_h": prev_h,
-        "curr_h": curr_h,
-        "next_h": next_h,
-        "gap_h": gap_h,
-        "min_h": min_h,
-        "max_h": max_h,
-        "value": None if value is None else float(value),
-        "threshold": None if threshold is None else float(threshold),
-        "details": details,
-    }
+def _finding(check: str, severity: str, page: str, d: dt.date, min_h: int, max_h: int, *, prev_h=None, curr_h=None,
+             next_h=None, gap_h=None, value=None, threshold=None, details: str = "") -> dict:
+    return {"check_name": check, "severity": severity, "username_page": page, "date_local": d, "prev_h": prev_h,
+            "curr_h": curr_h, "next_h": next_h, "gap_h": gap_h, "min_h": min_h, "max_h": max_h,
+            "value": None if value is None else float(value),
+            "threshold": None if threshold is None else float(threshold), "details": details}
 
 
 # ------------------------------------------------------------------------------------------------ §4 step 9
@@ -734,9 +556,8 @@ def _tm_lookup(dow_hod: pl.DataFrame | None) -> dict[tuple[str, int | None, int]
     out: dict[tuple[str, int | None, int], float] = {}
     if dow_hod is None or dow_hod.height == 0:
         return out
-    for page, dow, hod, tm in dow_hod.select(
-        "username_page", "dow_local", "hod_local", "temporal_multiplier"
-    ).iter_rows():
+    for page, dow, hod, tm in dow_hod.select("username_page", "dow_local", "hod_local",
+                                             "temporal_multiplier").iter_rows():
         out.setdefault((page, None if dow is None else int(dow), int(hod)), 1.0 if tm is None else float(tm))
     return out
 
@@ -745,21 +566,14 @@ def plan_slots(plan: pl.DataFrame, dow_hod: pl.DataFrame | None) -> pl.DataFrame
     """The plan's PPV rows as ranker slots (`slot_grid_next24` columns + the plan `price_usd`)."""
     tm = _tm_lookup(dow_hod)
     ppv = plan.filter(pl.col("slot_kind") == "ppv")
-    mult = [
-        tm.get((pg, int(dw), int(hd)), tm.get((pg, None, int(hd)), 1.0))
-        for pg, dw, hd in ppv.select("username_page", "dow_local", "hod_local").iter_rows()
-    ]
+    mult = [tm.get((pg, int(dw), int(hd)), tm.get((pg, None, int(hd)), 1.0))
+            for pg, dw, hd in ppv.select("username_page", "dow_local", "hod_local").iter_rows()]
     return ppv.select(
-        "username_page",
-        pl.col("scheduled_datetime_utc").alias("slot_ts_utc"),
-        pl.col("planned_local_datetime").alias("slot_local"),
-        pl.col("date_local").alias("slot_date_local"),
-        "dow_local",
-        "hod_local",
-        pl.lit("ppv").alias("slot_type"),
+        "username_page", pl.col("scheduled_datetime_utc").alias("slot_ts_utc"),
+        pl.col("planned_local_datetime").alias("slot_local"), pl.col("date_local").alias("slot_date_local"),
+        "dow_local", "hod_local", pl.lit("ppv").alias("slot_type"),
         pl.Series("temporal_multiplier", mult, dtype=pl.Float64),
-        pl.col("price_usd").cast(pl.Float64),
-        "date_local",
+        pl.col("price_usd").cast(pl.Float64), "date_local",
     )
 
 
@@ -797,21 +611,10 @@ def assign_captions(
         recent_rows = pl.concat([recent_rows, prim.select("caption_id", "slot_ts_utc").cast(recent_rows.schema)])
     rank_all = pl.concat(ranks, how="diagonal_relaxed")
     prim = rank_all.filter(pl.col("rank") == 1).select(
-        "username_page",
-        pl.col("slot_ts_utc").alias("scheduled_datetime_utc"),
-        pl.col("caption_id").alias("_cid"),
-        pl.col("is_fallback").alias("_fb"),
-        pl.col("score_normalized").alias("_sn"),
-        pl.lit("ppv").alias("slot_kind"),
-    )
-    out = (
-        plan.join(prim, on=["username_page", "scheduled_datetime_utc", "slot_kind"], how="left")
-        .with_columns(
-            rec_caption_id=pl.col("_cid"),
-            rec_is_fallback=pl.col("_fb"),
-            rec_score_normalized=pl.col("_sn"),
-        )
-        .drop("_cid", "_fb", "_sn")
-        .select(list(PLAN_SCHEMA))
-    )
+        "username_page", pl.col("slot_ts_utc").alias("scheduled_datetime_utc"),
+        pl.col("caption_id").alias("_cid"), pl.col("is_fallback").alias("_fb"),
+        pl.col("score_normalized").alias("_sn"), pl.lit("ppv").alias("slot_kind"))
+    out = plan.join(prim, on=["username_page", "scheduled_datetime_utc", "slot_kind"], how="left").with_columns(
+        rec_caption_id=pl.col("_cid"), rec_is_fallback=pl.col("_fb"), rec_score_normalized=pl.col("_sn"),
+    ).drop("_cid", "_fb", "_sn").select(list(PLAN_SCHEMA))
     return out, rank_all

@@ -38,15 +38,8 @@ def send_status(total_sends: int | None) -> str:
     return "New" if n < 10 else "Testing" if n < 50 else "Proven"
 
 
-def get_captions(
-    api_captions: pl.DataFrame,
-    username: str | None,
-    page_type: str = "free",
-    num_captions: int = 5,
-    strategy: str = "balanced",
-    *,
-    today: dt.date | None = None,
-) -> list[list]:
+def get_captions(api_captions: pl.DataFrame, username: str | None, page_type: str = "free", num_captions: int = 5,
+                 strategy: str = "balanced", *, today: dt.date | None = None) -> list[list]:
     """getCaptions: rows of `username + "__" + page_type` (or the legacy `username + "_" + page_type`), schedule_date
     = today (the latest date in the table when ``today`` is None), eligible; by `strategy_score_<strategy>` desc, then
     caption_id; at most ``num_captions`` rows."""
@@ -58,37 +51,29 @@ def get_captions(
         raise AppsScriptError("strategy must be one of explore, balanced, exploit")
     user = str(username).strip().lower()
     rows = api_captions.filter(
-        (
-            (pl.col("username_page") == f"{user}__{page_type}")
-            | (pl.col("username_page_legacy") == f"{user}_{page_type}")
-        )
+        ((pl.col("username_page") == f"{user}__{page_type}") | (pl.col("username_page_legacy") == f"{user}_{page_type}"))
         & pl.col("is_eligible")
     )
     if rows.is_empty():
         return NO_CAPTIONS
     day = today if today is not None else rows["schedule_date"].max()
     score = f"strategy_score_{strategy}"
-    rows = (
-        rows.filter(pl.col("schedule_date") == day)
-        .sort([score, "caption_id"], descending=[True, False], nulls_last=True)
-        .head(max(0, int(num_captions)))
-    )
+    rows = (rows.filter(pl.col("schedule_date") == day)
+            .sort([score, "caption_id"], descending=[True, False], nulls_last=True).head(max(0, int(num_captions))))
     if rows.is_empty():
         return NO_CAPTIONS
     out: list[list] = [list(CAPTIONS_HEADER)]
     for r in rows.iter_rows(named=True):
         conf = _num(r["confidence_score"])
         hours = _num(r["hours_since_use"])
-        out.append(
-            [
-                r["caption_text"] or "",
-                _num(r["expected_rps"]),
-                round(100.0 * conf, 1) if conf is not None else "",
-                r["performance_tier"],
-                send_status(r["total_sends"]),
-                int(hours) if hours is not None else "",
-            ]
-        )
+        out.append([
+            r["caption_text"] or "",
+            _num(r["expected_rps"]),
+            round(100.0 * conf, 1) if conf is not None else "",
+            r["performance_tier"],
+            send_status(r["total_sends"]),
+            int(hours) if hours is not None else "",
+        ])
     return out
 
 
@@ -117,15 +102,8 @@ def get_top_captions(api_top_captions: pl.DataFrame | None, limit: int = 10) -> 
     if rows.is_empty():
         return NO_TOP
     return [list(TOP_HEADER)] + [
-        [
-            r["caption_id"],
-            r["username_page"],
-            _num(r["rps"]),
-            _num(r["confidence"]),
-            r["recent_sends"],
-            r["rank"],
-            r["status"],
-        ]
+        [r["caption_id"], r["username_page"], _num(r["rps"]), _num(r["confidence"]), r["recent_sends"], r["rank"],
+         r["status"]]
         for r in rows.iter_rows(named=True)
     ]
 
@@ -159,12 +137,5 @@ CALLS = {
     "lookupCaption": ("layer_07_export.caption_lookup", LOOKUP_HEADER),
 }
 
-__all__ = [
-    "CALLS",
-    "AppsScriptError",
-    "get_captions",
-    "get_system_health",
-    "get_top_captions",
-    "lookup_caption",
-    "send_status",
-]
+__all__ = ["CALLS", "AppsScriptError", "get_captions", "get_system_health", "get_top_captions", "lookup_caption",
+           "send_status"]

@@ -93,10 +93,8 @@ def _page_info(pages: pl.DataFrame) -> dict[str, dict]:
     for r in pages.iter_rows(named=True):
         model = r.get("display_name") or r.get("username_std") or r["username_page"].split("__")[0]
         info[r["username_page"]] = {
-            "model": model,
-            "page": r.get("page_type") or r["username_page"].rsplit("__", 1)[-1],
-            "tz": r.get("tz") or "UTC",
-            "code": scheduler_code(r.get("assigned_scheduler_code")),
+            "model": model, "page": r.get("page_type") or r["username_page"].rsplit("__", 1)[-1],
+            "tz": r.get("tz") or "UTC", "code": scheduler_code(r.get("assigned_scheduler_code")),
         }
     return info
 
@@ -115,9 +113,8 @@ def _round(value, digits: int):
 # ------------------------------------------------------------------------------------------------- Next 24h
 
 
-def next24_rows(
-    rank: pl.DataFrame, pages: pl.DataFrame, texts: dict[str, str], team_tz: str, top_n: int = 3
-) -> dict[str, list[tuple[tuple, list, str | None]]]:
+def next24_rows(rank: pl.DataFrame, pages: pl.DataFrame, texts: dict[str, str], team_tz: str,
+                top_n: int = 3) -> dict[str, list[tuple[tuple, list, str | None]]]:
     """Per username_page: (sort key, row, style) of its top ``top_n`` captions per slot (§7.4 Next 24h columns)."""
     info = _page_info(pages)
     zone = ZoneInfo(team_tz)
@@ -132,23 +129,13 @@ def next24_rows(
         cid = r["caption_id"]
         reasons = r.get("reason_codes") or []
         row = [
-            local.strftime("%a %b %d, %I:%M %p"),
-            _fmt_team(r["slot_ts_utc"], zone),
-            meta["model"],
-            meta["page"],
-            r["slot_type"],
-            _round(r["price_usd"], 2),
-            int(r["rank"]),
-            r.get("recommendation_tier"),
-            cid,
+            local.strftime("%a %b %d, %I:%M %p"), _fmt_team(r["slot_ts_utc"], zone), meta["model"], meta["page"],
+            r["slot_type"], _round(r["price_usd"], 2), int(r["rank"]), r.get("recommendation_tier"), cid,
             (texts.get(cid) or "")[:200] if cid else "",
             None if r["score_normalized"] is None else int(round(float(r["score_normalized"]))),
             _round(None if r["expected_rps"] is None else r["expected_rps"] * 1000.0, 2),
-            _round(r.get("days_since_use_page"), 1),
-            ", ".join(reasons),
-            "✓" if r.get("is_exploration") else "",
-            tracking_hash(page, r["slot_date_local"], local.strftime("%H:%M"), r["slot_type"]),
-            page,
+            _round(r.get("days_since_use_page"), 1), ", ".join(reasons), "✓" if r.get("is_exploration") else "",
+            tracking_hash(page, r["slot_date_local"], local.strftime("%H:%M"), r["slot_type"]), page,
         ]
         key = (r["slot_date_local"], meta["model"], meta["page"], page, local, r["slot_type"], int(r["rank"]))
         out[page].append((key, row, "recommended" if r["rank"] == 1 else None))
@@ -182,9 +169,8 @@ def next24_tab(name: str, per_page: dict[str, list], page_list: list[str]) -> Ta
 # ------------------------------------------------------------------------------------------------- Week Plan
 
 
-def week_plan_rows(
-    plan: pl.DataFrame | None, rank: pl.DataFrame, pages: pl.DataFrame, texts: dict[str, str], team_tz: str
-) -> dict[str, list[tuple[tuple, list, str | None]]]:
+def week_plan_rows(plan: pl.DataFrame | None, rank: pl.DataFrame, pages: pl.DataFrame, texts: dict[str, str],
+                   team_tz: str) -> dict[str, list[tuple[tuple, list, str | None]]]:
     """Per username_page: the rows of its current plan week (§7.4 Week Plan columns); for the next 24 h the Rec
     Caption ID is the hourly primary of `caption_rank_next24`."""
     out: dict[str, list] = defaultdict(list)
@@ -195,20 +181,12 @@ def week_plan_rows(
     latest = plan.group_by("username_page").agg(pl.col("week_start").max().alias("_ws"))
     rows = plan.join(latest, on="username_page").filter(pl.col("week_start") == pl.col("_ws")).drop("_ws")
     primaries = {}
-    for r in (
-        rank.filter(pl.col("rank") == 1).select("username_page", "slot_ts_utc", "slot_type", "caption_id").iter_rows()
-    ):
+    for r in rank.filter(pl.col("rank") == 1).select("username_page", "slot_ts_utc", "slot_type", "caption_id").iter_rows():
         primaries[(r[0], r[1], r[2])] = r[3]
-    for r in rows.sort("username_page", "date_local", "scheduled_datetime_utc", "slot_kind", "slot_order").iter_rows(
-        named=True
-    ):
+    for r in rows.sort("username_page", "date_local", "scheduled_datetime_utc", "slot_kind", "slot_order").iter_rows(named=True):
         page = r["username_page"]
-        meta = info.get(page) or {
-            "model": r.get("username_std") or page,
-            "page": r.get("page_type") or "",
-            "tz": r.get("tz") or "UTC",
-            "code": scheduler_code(r.get("scheduler_code")),
-        }
+        meta = info.get(page) or {"model": r.get("username_std") or page, "page": r.get("page_type") or "",
+                                  "tz": r.get("tz") or "UTC", "code": scheduler_code(r.get("scheduler_code"))}
         kind = r["slot_kind"]
         utc = r["scheduled_datetime_utc"]
         hour = utc.replace(minute=0, second=0, microsecond=0) if utc is not None else None
@@ -218,27 +196,11 @@ def week_plan_rows(
         th = r.get("tracking_hash") or tracking_hash(page, day, f"{hod:02d}:{minute:02d}", kind)
         price = r.get("price_usd")
         row = [
-            day.isoformat(),
-            day.strftime("%a"),
-            meta["model"],
-            meta["page"],
-            f"Slot {int(r['slot_rank']) + 1}" if kind == "ppv" else kind,
-            kind,
-            f"{hod}:{minute:02d}",
-            _fmt_team(utc, zone),
-            None if price is None else float(price),
-            rec or "",
-            (texts.get(rec) or "")[:100] if rec else "",
-            "",
-            "",
-            "",
-            "Planned",
-            r.get("reason") or "",
-            _round(r.get("score"), 2),
-            False,
-            "",
-            th,
-            page,
+            day.isoformat(), day.strftime("%a"), meta["model"], meta["page"],
+            f"Slot {int(r['slot_rank']) + 1}" if kind == "ppv" else kind, kind, f"{hod}:{minute:02d}",
+            _fmt_team(utc, zone), None if price is None else float(price), rec or "",
+            (texts.get(rec) or "")[:100] if rec else "", "", "", "", "Planned", r.get("reason") or "",
+            _round(r.get("score"), 2), False, "", th, page,
         ]
         key = (day, meta["model"], meta["page"], page, hod, minute, kind, int(r["slot_order"]))
         out[page].append((key, row, "recommended" if kind == "ppv" else None))
@@ -278,11 +240,8 @@ def merge_human_edits(tab: Tab, previous: list[list] | None, today: dt.date) -> 
         return row[i] if i is not None and i < len(row) else None
 
     def edited(row: list) -> bool:
-        return (
-            any(not _blank(cell(row, c)) for c in ("Actual Time", "Actual Price", "Caption ID", "Notes"))
-            or str(cell(row, "Status") or "Planned").strip() not in ("", "Planned")
-            or _truthy(cell(row, "Lock"))
-        )
+        return (any(not _blank(cell(row, c)) for c in ("Actual Time", "Actual Price", "Caption ID", "Notes"))
+                or str(cell(row, "Status") or "Planned").strip() not in ("", "Planned") or _truthy(cell(row, "Lock")))
 
     old = {}
     for row in previous[1:]:
@@ -392,27 +351,16 @@ def scheduler_actions(read_back: dict[str, list[list]], prior: pl.DataFrame | No
                 if (th, fld, new) in seen:
                     continue
                 seen.add((th, fld, new))
-                rows.append(
-                    {
-                        "action_ts": now,
-                        "scheduler_code": code,
-                        "username_page": get(row, "Username Page"),
-                        "tracking_hash": th,
-                        "slot_local": f"{get(row, 'Date')} {get(row, 'Rec Time')}".strip(),
-                        "field": fld,
-                        "old_value": last.get((th, fld), ""),
-                        "new_value": new,
-                        "caption_id_recommended": get(row, "Rec Caption ID") or None,
-                        "caption_id_chosen": get(row, "Caption ID") or None,
-                        "status": get(row, "Status") or None,
-                    }
-                )
+                rows.append({
+                    "action_ts": now, "scheduler_code": code, "username_page": get(row, "Username Page"),
+                    "tracking_hash": th, "slot_local": f"{get(row, 'Date')} {get(row, 'Rec Time')}".strip(),
+                    "field": fld, "old_value": last.get((th, fld), ""), "new_value": new,
+                    "caption_id_recommended": get(row, "Rec Caption ID") or None,
+                    "caption_id_chosen": get(row, "Caption ID") or None, "status": get(row, "Status") or None,
+                })
                 last[(th, fld)] = new
-    return (
-        pl.DataFrame(rows, schema=SCHEDULER_ACTIONS_SCHEMA, orient="row")
-        if rows
-        else pl.DataFrame(schema=SCHEDULER_ACTIONS_SCHEMA)
-    )
+    return pl.DataFrame(rows, schema=SCHEDULER_ACTIONS_SCHEMA, orient="row") if rows else pl.DataFrame(
+        schema=SCHEDULER_ACTIONS_SCHEMA)
 
 
 # ------------------------------------------------------------------------------------------------- Alerts
@@ -424,29 +372,16 @@ def alert_rows(alerts: pl.DataFrame | None, pages: pl.DataFrame) -> dict[str | N
     if alerts is None or alerts.is_empty():
         return out
     info = _page_info(pages)
-    open_rows = (
-        alerts.filter(pl.col("status").is_null() | (pl.col("status") == "open"))
-        if "status" in alerts.columns
-        else alerts
-    )
+    open_rows = alerts.filter(pl.col("status").is_null() | (pl.col("status") == "open")) if "status" in alerts.columns else alerts
     for r in open_rows.iter_rows(named=True):
         page = r.get("username_page")
         code = r.get("alert_code") or ""
-        priority = (
-            "MEDIUM" if code == "INFEASIBLE_WINDOW" else PRIORITY.get(str(r.get("severity") or "").upper(), "LOW")
-        )
+        priority = "MEDIUM" if code == "INFEASIBLE_WINDOW" else PRIORITY.get(str(r.get("severity") or "").upper(), "LOW")
         meta = info.get(page or "", {})
         created = r.get("created_at")
-        row = [
-            priority,
-            r.get("alert_type") or "",
-            meta.get("model", ""),
-            meta.get("page", page or ""),
-            r.get("message") or "",
-            r.get("action_required") or "",
-            created.strftime("%Y-%m-%d %H:%M") if created else "",
-            r.get("alert_id") or "",
-        ]
+        row = [priority, r.get("alert_type") or "", meta.get("model", ""), meta.get("page", page or ""),
+               r.get("message") or "", r.get("action_required") or "",
+               created.strftime("%Y-%m-%d %H:%M") if created else "", r.get("alert_id") or ""]
         key = (PRIORITY_ORDER[priority], -(created.timestamp() if created else 0.0), r.get("alert_id") or "")
         out[page].append((key, row, "alert" if priority == "HIGH" else None))
     return out
@@ -473,56 +408,32 @@ def readme_tab(generated_at: dt.datetime, config_version: str, team_tz: str, mod
         ["config_version", config_version],
         ["workbook mode", mode],
         ["Slot Time / Rec Time", "page-local time; Team Time is " + team_tz],
-        [
-            "<CODE> Next 24h",
-            "top 3 captions per hourly slot of your pages (rank 1 = recommended); a grey row heads each page-day",
-        ],
-        [
-            "<CODE> Week Plan",
-            "this week's plan; fill Actual Time, Actual Price, Caption ID, Status (Planned → Ready → "
-            "Sent or Skipped), Lock, Notes: the export keeps them (by the hidden tracking hash)",
-        ],
+        ["<CODE> Next 24h", "top 3 captions per hourly slot of your pages (rank 1 = recommended); a grey row heads "
+                            "each page-day"],
+        ["<CODE> Week Plan", "this week's plan; fill Actual Time, Actual Price, Caption ID, Status (Planned → Ready → "
+                             "Sent or Skipped), Lock, Notes: the export keeps them (by the hidden tracking hash)"],
         ["<CODE> Alerts", "open alerts of your pages (HIGH = critical)"],
         ["Lock = TRUE", "the export never changes that row"],
         ["Orphaned (in Notes)", "the row left the plan but carries your edits; it stays until its day has passed"],
-        ["colour #dcfce7", "recommended"],
-        ["colour #fef3c7", "modified by a scheduler"],
-        ["colour #dbeafe", "sent"],
-        ["colour #fee2e2", "alert (HIGH)"],
-        ["colour #f3f4f6", "locked"],
-        [
-            "rules",
-            "≥ 2 h between PPVs of a page; no more PPVs than planned; no caption reused on a page within 28 "
-            "days; captions fit the page type and its explicitness limit; prices within floor and cap",
-        ],
+        ["colour #dcfce7", "recommended"], ["colour #fef3c7", "modified by a scheduler"], ["colour #dbeafe", "sent"],
+        ["colour #fee2e2", "alert (HIGH)"], ["colour #f3f4f6", "locked"],
+        ["rules", "≥ 2 h between PPVs of a page; no more PPVs than planned; no caption reused on a page within 28 "
+                  "days; captions fit the page type and its explicitness limit; prices within floor and cap"],
     ]
     return Tab("Read Me", list(README_HEADERS), rows)
 
 
 def build_workbooks(
-    *,
-    rank: pl.DataFrame,
-    pages: pl.DataFrame,
-    schedulers: pl.DataFrame | None,
-    texts: dict[str, str],
-    plan: pl.DataFrame | None,
-    alerts: pl.DataFrame | None,
-    api_system_health: pl.DataFrame | None,
-    api_top_captions: pl.DataFrame | None,
-    generated_at: dt.datetime,
-    config_version: str,
-    team_tz: str,
+    *, rank: pl.DataFrame, pages: pl.DataFrame, schedulers: pl.DataFrame | None, texts: dict[str, str],
+    plan: pl.DataFrame | None, alerts: pl.DataFrame | None, api_system_health: pl.DataFrame | None,
+    api_top_captions: pl.DataFrame | None, generated_at: dt.datetime, config_version: str, team_tz: str,
     mode: str = "single",
 ) -> dict[str, list[Tab]]:
     """Workbook name → its tabs (§7.4). Pages are those of `dim_page` that are active or ranked."""
     if mode not in ("single", "per_scheduler"):
         raise ValueError(f"workbook mode must be single or per_scheduler, got {mode!r}")
     ranked = set(rank["username_page"].unique().to_list()) if rank.height else set()
-    scope = (
-        pages.filter(pl.col("is_active") | pl.col("username_page").is_in(list(ranked)))
-        if "is_active" in pages.columns
-        else pages
-    )
+    scope = pages.filter(pl.col("is_active") | pl.col("username_page").is_in(list(ranked))) if "is_active" in pages.columns else pages
     info = _page_info(scope)
     by_code: dict[str, list[str]] = defaultdict(list)
     for page, meta in sorted(info.items()):
@@ -545,11 +456,8 @@ def build_workbooks(
 
     def code_tabs(code: str) -> list[Tab]:
         plist = by_code.get(code, [])
-        return [
-            next24_tab(f"{code} Next 24h", n24, plist),
-            week_plan_tab(f"{code} Week Plan", wp, plist),
-            alerts_tab(f"{code} Alerts", al, plist),
-        ]
+        return [next24_tab(f"{code} Next 24h", n24, plist), week_plan_tab(f"{code} Week Plan", wp, plist),
+                alerts_tab(f"{code} Alerts", al, plist)]
 
     all_tabs = [next24_tab(f"{ALL} Next 24h", n24, all_pages), week_plan_tab(f"{ALL} Week Plan", wp, all_pages)]
     shared = [

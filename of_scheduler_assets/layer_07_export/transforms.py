@@ -138,10 +138,7 @@ def current_caption_text(captions: pl.DataFrame) -> pl.DataFrame:
 
 
 def schedule_recommendations(
-    rank: pl.DataFrame,
-    pages: pl.DataFrame,
-    captions: pl.DataFrame,
-    now: dt.datetime,
+    rank: pl.DataFrame, pages: pl.DataFrame, captions: pl.DataFrame, now: dt.datetime,
     previous: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """§7.1 rows (columns `SCHEDULE_RECOMMENDATIONS_SCHEMA`, in order), sorted by page, slot, slot type, rank.
@@ -155,9 +152,7 @@ def schedule_recommendations(
     fresh = (
         rank.filter(pl.col("rank") <= RECOMMENDATION_MAX_RANK)
         .join(local, on="username_page", how="inner")
-        .filter(
-            pl.col("slot_date_local").is_between(pl.col("today_local"), pl.col("today_local") + pl.duration(days=1))
-        )
+        .filter(pl.col("slot_date_local").is_between(pl.col("today_local"), pl.col("today_local") + pl.duration(days=1)))
         .join(texts, on="caption_id", how="left")
         .select(
             "username_page",
@@ -190,13 +185,11 @@ def schedule_recommendations(
     )
     parts = [fresh]
     if previous is not None and previous.height and set(SCHEDULE_RECOMMENDATIONS_SCHEMA) <= set(previous.columns):
-        slot_ts = pl.col("schedule_date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC") + pl.duration(
-            hours=pl.col("schedule_hour").cast(pl.Int64)
-        )
+        slot_ts = (pl.col("schedule_date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+                   + pl.duration(hours=pl.col("schedule_hour").cast(pl.Int64)))
         key = ["username_page", "schedule_date", "schedule_hour", "slot_type", "recommendation_rank"]
         kept = (
-            previous.select(list(SCHEDULE_RECOMMENDATIONS_SCHEMA))
-            .cast(SCHEDULE_RECOMMENDATIONS_SCHEMA)  # type: ignore[arg-type]
+            previous.select(list(SCHEDULE_RECOMMENDATIONS_SCHEMA)).cast(SCHEDULE_RECOMMENDATIONS_SCHEMA)  # type: ignore[arg-type]
             .join(local.select("username_page", "today_local"), on="username_page", how="inner")
             .filter((pl.col("schedule_date_local") == pl.col("today_local")) & (slot_ts < pl.lit(now, UTC_US)))
             .drop("today_local")
@@ -204,8 +197,7 @@ def schedule_recommendations(
         )
         parts.append(kept)
     return pl.concat(parts).sort(
-        "username_page", "schedule_date", "schedule_hour", "slot_type", "recommendation_rank", nulls_last=True
-    )
+        "username_page", "schedule_date", "schedule_hour", "slot_type", "recommendation_rank", nulls_last=True)
 
 
 # ------------------------------------------------------------------------------------------------- §7.2
@@ -216,17 +208,15 @@ def caption_level_rps(caption_priors: pl.DataFrame | None) -> tuple[pl.DataFrame
     of the ranker config): R = Σ r_cp, N = Σ n_open_cp over pages; g = ΣR / ΣN over every caption (the global prior);
     ν = the median caption prior strength `nu` over pages; expected_rps = (R + ν g) / (N + ν), confidence = N / (N + ν).
     Returns (caption_id, expected_rps, confidence_score) for captions with a prior row, g and ν."""
-    empty = pl.DataFrame(
-        schema={"caption_id": pl.String(), "expected_rps": pl.Float64(), "confidence_score": pl.Float64()}
-    )
+    empty = pl.DataFrame(schema={"caption_id": pl.String(), "expected_rps": pl.Float64(),
+                                 "confidence_score": pl.Float64()})
     if caption_priors is None or caption_priors.is_empty():
         return empty, 0.0, 1.0
     rows = caption_priors.filter(pl.col("caption_id").is_not_null())
     if rows.is_empty():
         return empty, 0.0, 1.0
-    sums = rows.group_by("caption_id").agg(
-        R=pl.col("r_cp").fill_null(0.0).sum(), N=pl.col("n_open_cp").fill_null(0.0).sum()
-    )
+    sums = rows.group_by("caption_id").agg(R=pl.col("r_cp").fill_null(0.0).sum(),
+                                            N=pl.col("n_open_cp").fill_null(0.0).sum())
     total_n = float(sums["N"].sum())
     g = float(sums["R"].sum()) / total_n if total_n > 0 else 0.0
     nus = caption_priors.select("username_page", "nu").unique("username_page")["nu"].drop_nulls()
@@ -243,26 +233,18 @@ def performance_tier(events: pl.Expr, never_sent: pl.Expr, percentile: pl.Expr) 
     """§7.2: new (never sent), explore (< 10 events), else by percentile of expected_rps among captions with ≥ 10
     events: ≥ 0.9 top, ≥ 0.7 good, ≥ 0.3 average, else explore."""
     return (
-        pl.when(never_sent)
-        .then(pl.lit("new"))
-        .when(events < 10)
-        .then(pl.lit("explore"))
-        .when(percentile >= 0.9)
-        .then(pl.lit("top"))
-        .when(percentile >= 0.7)
-        .then(pl.lit("good"))
-        .when(percentile >= 0.3)
-        .then(pl.lit("average"))
+        pl.when(never_sent).then(pl.lit("new"))
+        .when(events < 10).then(pl.lit("explore"))
+        .when(percentile >= 0.9).then(pl.lit("top"))
+        .when(percentile >= 0.7).then(pl.lit("good"))
+        .when(percentile >= 0.3).then(pl.lit("average"))
         .otherwise(pl.lit("explore"))
     )
 
 
 def caption_lookup(
-    captions: pl.DataFrame,
-    features: pl.DataFrame | None,
-    caption_priors: pl.DataFrame | None,
-    pages: pl.DataFrame,
-    now: dt.datetime,
+    captions: pl.DataFrame, features: pl.DataFrame | None, caption_priors: pl.DataFrame | None,
+    pages: pl.DataFrame, now: dt.datetime,
 ) -> pl.DataFrame:
     """§7.2 rows (columns `CAPTION_LOOKUP_SCHEMA`), one per current caption of `dim_caption`, sorted by caption_id.
 
@@ -274,14 +256,8 @@ def caption_lookup(
     current = current.unique("caption_id", keep="first")
     active_pages = pages.filter(pl.col("is_active")).select("username_page")
     if features is not None and features.height:
-        f = features.select(
-            "username_page",
-            "caption_id",
-            "last_used_ts_page",
-            "last_used_ts_any",
-            "send_events_all_pages_365d",
-            "is_eligible",
-        )
+        f = features.select("username_page", "caption_id", "last_used_ts_page", "last_used_ts_any",
+                            "send_events_all_pages_365d", "is_eligible")
         usage = f.group_by("caption_id").agg(
             last_used_timestamp=pl.col("last_used_ts_any").max(),
             events=pl.col("send_events_all_pages_365d").max().cast(pl.Int64),
@@ -293,32 +269,19 @@ def caption_lookup(
             .select("caption_id", pl.col("username_page").alias("_last_page"))
         )
         available = (
-            f.filter(pl.col("is_eligible"))
-            .join(active_pages, on="username_page", how="semi")
-            .group_by("caption_id")
-            .agg(available_pages=pl.col("username_page").unique().sort())
+            f.filter(pl.col("is_eligible")).join(active_pages, on="username_page", how="semi")
+            .group_by("caption_id").agg(available_pages=pl.col("username_page").unique().sort())
         )
     else:
         usage = pl.DataFrame(schema={"caption_id": pl.String(), "last_used_timestamp": UTC_US, "events": pl.Int64()})
         last_page = pl.DataFrame(schema={"caption_id": pl.String(), "_last_page": pl.String()})
         available = pl.DataFrame(schema={"caption_id": pl.String(), "available_pages": pl.List(pl.String())})
     rps, g, _ = caption_level_rps(caption_priors)
-    page_info = pages.select(
-        pl.col("username_page").alias("_last_page"),
-        pl.col("username_std").alias("creator_username"),
-        pl.col("page_type").alias("creator_page_type"),
-    )
+    page_info = pages.select(pl.col("username_page").alias("_last_page"), pl.col("username_std").alias("creator_username"),
+                             pl.col("page_type").alias("creator_page_type"))
     frame = (
-        current.select(
-            "caption_id",
-            "caption_hash",
-            "caption_text",
-            "primary_category",
-            "char_len",
-            "bank_ids",
-            "is_active",
-            "tos_status",
-        )
+        current.select("caption_id", "caption_hash", "caption_text", "primary_category", "char_len", "bank_ids",
+                       "is_active", "tos_status")
         .join(usage, on="caption_id", how="left")
         .join(last_page, on="caption_id", how="left")
         .join(available, on="caption_id", how="left")
@@ -335,18 +298,15 @@ def caption_lookup(
     frame = frame.with_columns(
         _pct=pl.when(rated).then(pl.col("expected_rps")).otherwise(None).rank("min")
     ).with_columns(
-        _pct=pl.when(pl.col("_pct").is_null())
-        .then(None)
-        .when(rated.sum() <= 1)
-        .then(pl.lit(0.0))
+        _pct=pl.when(pl.col("_pct").is_null()).then(None)
+        .when(rated.sum() <= 1).then(pl.lit(0.0))
         .otherwise((pl.col("_pct") - 1) / (rated.sum() - 1))
     )
     never = pl.col("last_used_timestamp").is_null() & (pl.col("events") == 0)
     out = frame.select(
         "caption_id",
         pl.concat_list(pl.col("caption_id"), pl.col("bank_ids").fill_null(pl.lit([], pl.List(pl.String()))))
-        .list.unique(maintain_order=True)
-        .alias("lookup_keys"),
+        .list.unique(maintain_order=True).alias("lookup_keys"),
         "caption_hash",
         "caption_text",
         pl.col("primary_category").alias("caption_category"),
@@ -355,13 +315,11 @@ def caption_lookup(
         "creator_username",
         "creator_page_type",
         performance_tier(pl.col("events"), never, pl.col("_pct")).alias("performance_tier"),
-        (pl.col("is_active") & (pl.col("tos_status") == "clean") & (pl.col("available_pages").list.len() > 0)).alias(
-            "is_available"
-        ),
+        (pl.col("is_active") & (pl.col("tos_status") == "clean") & (pl.col("available_pages").list.len() > 0))
+        .alias("is_available"),
         "available_pages",
         "last_used_timestamp",
-        ((pl.lit(now, UTC_US) - pl.col("last_used_timestamp")).dt.total_seconds() // 86400)
-        .cast(pl.Int64)
+        ((pl.lit(now, UTC_US) - pl.col("last_used_timestamp")).dt.total_seconds() // 86400).cast(pl.Int64)
         .alias("days_since_use"),
         pl.col("expected_rps").round(6),
         pl.col("confidence_score").round(2),
@@ -379,14 +337,8 @@ def legacy_username_page(col: str = "username_page") -> pl.Expr:
     return pl.col(col).str.replace(r"__(free|paid|vip)$", "_${1}")
 
 
-def strategy_score(
-    username_page: str,
-    schedule_date: dt.date,
-    caption_id: str,
-    strategy: str,
-    epsilon: float,
-    final_score: float | None,
-) -> float | None:
+def strategy_score(username_page: str, schedule_date: dt.date, caption_id: str, strategy: str, epsilon: float,
+                   final_score: float | None) -> float | None:
     """§7.3: 100 × hash_uniform(k + "|x") when hash_uniform(k) < ε, else final_score; k = page|date|caption|s."""
     k = f"{username_page}|{schedule_date.isoformat()}|{caption_id}|{strategy}"
     if hash_uniform(k) < epsilon:
@@ -395,12 +347,8 @@ def strategy_score(
 
 
 def api_captions(
-    rank: pl.DataFrame,
-    pages: pl.DataFrame,
-    lookup: pl.DataFrame,
-    features: pl.DataFrame | None,
-    strategies: dict[str, float],
-    now: dt.datetime,
+    rank: pl.DataFrame, pages: pl.DataFrame, lookup: pl.DataFrame, features: pl.DataFrame | None,
+    strategies: dict[str, float], now: dt.datetime,
 ) -> pl.DataFrame:
     """§7.3 `api_captions` (columns `API_CAPTIONS_SCHEMA`): one row per page, its local today and caption appearing in
     today's ranking; the best row per caption (non-fallback rows first, then `score_normalized`, then the earliest
@@ -410,22 +358,16 @@ def api_captions(
         rank.filter(pl.col("caption_id").is_not_null())
         .join(local.select("username_page", "today_local"), on="username_page", how="inner")
         .filter(pl.col("slot_date_local") == pl.col("today_local"))
-        .sort(
-            ["username_page", "caption_id", "is_fallback", "score_normalized", "slot_ts_utc", "slot_type"],
-            descending=[False, False, False, True, False, False],
-            nulls_last=True,
-        )
+        .sort(["username_page", "caption_id", "is_fallback", "score_normalized", "slot_ts_utc", "slot_type"],
+              descending=[False, False, False, True, False, False], nulls_last=True)
         .unique(["username_page", "caption_id"], keep="first")
     )
     if features is not None and features.height:
-        sends = features.select(
-            "username_page", "caption_id", pl.col("send_events_all_pages_365d").cast(pl.Int64).alias("total_sends")
-        )
+        sends = features.select("username_page", "caption_id",
+                                pl.col("send_events_all_pages_365d").cast(pl.Int64).alias("total_sends"))
         sends = sends.unique(["username_page", "caption_id"], keep="first")
     else:
-        sends = pl.DataFrame(
-            schema={"username_page": pl.String(), "caption_id": pl.String(), "total_sends": pl.Int64()}
-        )
+        sends = pl.DataFrame(schema={"username_page": pl.String(), "caption_id": pl.String(), "total_sends": pl.Int64()})
     info = lookup.select("caption_id", "caption_text", "performance_tier")
     frame = (
         today.join(sends, on=["username_page", "caption_id"], how="left")
@@ -449,22 +391,17 @@ def api_captions(
         .sort("username_page", "caption_id")
     )
     scores: dict[str, list[float | None]] = {s: [] for s in STRATEGIES}
-    for page, day, cid, final in frame.select(
-        "username_page", "schedule_date", "caption_id", "final_score"
-    ).iter_rows():
+    for page, day, cid, final in frame.select("username_page", "schedule_date", "caption_id", "final_score").iter_rows():
         for s in STRATEGIES:
             scores[s].append(strategy_score(page, day, cid, s, float(strategies.get(s, 0.0)), final))
-    frame = frame.with_columns(*[pl.Series(f"strategy_score_{s}", scores[s], dtype=pl.Float64()) for s in STRATEGIES])
+    frame = frame.with_columns(
+        *[pl.Series(f"strategy_score_{s}", scores[s], dtype=pl.Float64()) for s in STRATEGIES])
     return frame.cast(API_CAPTIONS_SCHEMA)  # type: ignore[arg-type]
 
 
 def api_system_health(system_health: pl.DataFrame | None) -> pl.DataFrame:
     """§7.3: the latest `ops_monitor.system_health` row, six columns (empty when there is none yet)."""
-    if (
-        system_health is None
-        or system_health.is_empty()
-        or not set(API_SYSTEM_HEALTH_SCHEMA) <= set(system_health.columns)
-    ):
+    if system_health is None or system_health.is_empty() or not set(API_SYSTEM_HEALTH_SCHEMA) <= set(system_health.columns):
         return pl.DataFrame(schema=API_SYSTEM_HEALTH_SCHEMA)
     latest = system_health.sort("evaluated_at", nulls_last=True).tail(1)
     return latest.select(list(API_SYSTEM_HEALTH_SCHEMA)).cast(API_SYSTEM_HEALTH_SCHEMA)  # type: ignore[arg-type]
@@ -474,11 +411,8 @@ def top_captions(features: pl.DataFrame | None, limit: int = TOP_CAPTIONS_LIMIT)
     """§3.3: the top ``limit`` (page, caption) rows of today's store by `base_score` (ties: caption_id, page)."""
     if features is None or features.is_empty():
         return pl.DataFrame(schema=TOP_CAPTIONS_SCHEMA)
-    top = (
-        features.filter(pl.col("caption_id").is_not_null())
-        .sort(["base_score", "caption_id", "username_page"], descending=[True, False, False], nulls_last=True)
-        .head(limit)
-    )
+    top = features.filter(pl.col("caption_id").is_not_null()).sort(
+        ["base_score", "caption_id", "username_page"], descending=[True, False, False], nulls_last=True).head(limit)
     return top.select(
         "caption_id",
         "username_page",
@@ -486,12 +420,9 @@ def top_captions(features: pl.DataFrame | None, limit: int = TOP_CAPTIONS_LIMIT)
         pl.col("confidence_score").alias("confidence"),
         pl.col("send_events_30d").cast(pl.Int64).alias("recent_sends"),
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"),
-        pl.when(pl.col("is_eligible"))
-        .then(pl.lit("Eligible"))
-        .when(pl.col("fatigue_score") > 0.8)
-        .then(pl.lit("Fatigued"))
-        .otherwise(pl.lit("Cooling Down"))
-        .alias("status"),
+        pl.when(pl.col("is_eligible")).then(pl.lit("Eligible"))
+        .when(pl.col("fatigue_score") > 0.8).then(pl.lit("Fatigued"))
+        .otherwise(pl.lit("Cooling Down")).alias("status"),
     ).cast(TOP_CAPTIONS_SCHEMA)  # type: ignore[arg-type]
 
 

@@ -95,18 +95,8 @@ CHANGELOG_SCHEMA: dict[str, pl.DataType] = {
 
 # queue columns refreshed from dim_page; a change in any of them stamps updated_at / run_id
 _CONTENT = (
-    "username_std",
-    "page_type",
-    "first_seen_at",
-    "new_until",
-    "lifecycle_state",
-    "lifecycle_changed_at",
-    "is_active",
-    "in_dim_page",
-    "tz",
-    "scheduler_code",
-    "identity_source",
-    "reviewed",
+    "username_std", "page_type", "first_seen_at", "new_until", "lifecycle_state", "lifecycle_changed_at",
+    "is_active", "in_dim_page", "tz", "scheduler_code", "identity_source", "reviewed",
 )
 
 
@@ -139,10 +129,8 @@ def _conform(frame: pl.DataFrame | None, schema: dict[str, pl.DataType]) -> pl.D
 def lifecycle_states(rows: list[dict], now: dt.datetime) -> list[str]:
     """The lifecycle of each row (``is_active``, ``new_until``, ``tz``) by the foundation's one rule
     (``transforms.lifecycle_expr`` at the page-local today), so the queue and dim_page never disagree."""
-    frame = pl.DataFrame(
-        [{c: r[c] for c in ("is_active", "new_until", "tz")} for r in rows],
-        schema={"is_active": pl.Boolean, "new_until": UTC_US, "tz": pl.String},
-    )
+    frame = pl.DataFrame([{c: r[c] for c in ("is_active", "new_until", "tz")} for r in rows],
+                         schema={"is_active": pl.Boolean, "new_until": UTC_US, "tz": pl.String})
     return frame.select(lifecycle_expr(local_today(frame, now)).alias("s"))["s"].to_list() if rows else []
 
 
@@ -193,15 +181,9 @@ def build_onboarding(
     """returns (queue, changelog, alerts)"""
     now = _utc(now)
     dim_cols = {
-        "username_page": pl.String,
-        "username_std": pl.String,
-        "page_type": pl.String,
-        "tz": pl.String,
-        "assigned_scheduler_code": pl.String,
-        "identity_source": pl.String,
-        "first_seen_at": UTC_US,
-        "new_until": UTC_US,
-        "is_active": pl.Boolean,
+        "username_page": pl.String, "username_std": pl.String, "page_type": pl.String, "tz": pl.String,
+        "assigned_scheduler_code": pl.String, "identity_source": pl.String, "first_seen_at": UTC_US,
+        "new_until": UTC_US, "is_active": pl.Boolean,
     }
     dim = (
         _conform(dim_page, dim_cols)
@@ -279,26 +261,15 @@ def build_onboarding(
             else:
                 row["lifecycle_changed_at"] = p["lifecycle_changed_at"]
             if row["reviewed"] and not p["reviewed"]:
-                log_rows.append(
-                    _log(
-                        row,
-                        "reviewed",
-                        before,
-                        row["lifecycle_state"],
-                        now,
-                        run_id,
-                        f"identity_source is now {row['identity_source']}",
-                    )
-                )
+                log_rows.append(_log(row, "reviewed", before, row["lifecycle_state"], now, run_id,
+                                     f"identity_source is now {row['identity_source']}"))
             changed = any(row[c] != p[c] for c in _CONTENT)
             row["updated_at"] = now if changed else p["updated_at"]
             row["run_id"] = run_id if changed else p["run_id"]
         queue_rows.append(row)
 
-    queue = (
-        pl.DataFrame(queue_rows, schema=QUEUE_SCHEMA).sort("username_page")
-        if queue_rows
-        else pl.DataFrame(schema=QUEUE_SCHEMA)
+    queue = pl.DataFrame(queue_rows, schema=QUEUE_SCHEMA).sort("username_page") if queue_rows else pl.DataFrame(
+        schema=QUEUE_SCHEMA
     )
     new_log = pl.DataFrame(log_rows, schema=CHANGELOG_SCHEMA) if log_rows else pl.DataFrame(schema=CHANGELOG_SCHEMA)
     changelog = (
@@ -309,9 +280,8 @@ def build_onboarding(
     return queue, changelog, onboarding_alerts(queue, now, dt.timedelta(hours=onboarded_alert_hours))
 
 
-def _log(
-    row: dict, event: str, before: str | None, after: str, now: dt.datetime, run_id: str, notes: str | None
-) -> dict:
+def _log(row: dict, event: str, before: str | None, after: str, now: dt.datetime, run_id: str,
+         notes: str | None) -> dict:
     return {
         "changelog_id": _changelog_id(row["username_page"], event, now),
         "username_page": row["username_page"],
@@ -330,40 +300,24 @@ def _log(
     }
 
 
-def onboarding_alerts(
-    queue: pl.DataFrame, now: dt.datetime, window: dt.timedelta = dt.timedelta(hours=24)
-) -> pl.DataFrame:
+def onboarding_alerts(queue: pl.DataFrame, now: dt.datetime, window: dt.timedelta = dt.timedelta(hours=24)) -> pl.DataFrame:
     rows: list[dict] = []
     for r in queue.iter_rows(named=True):
         page, onboarded = r["username_page"], r["onboarded_at"]
         if onboarded is not None and now - window < onboarded <= now:
-            rows.append(
-                dict(
-                    severity="INFO",
-                    alert_code="PAGE_ONBOARDED",
-                    username_page=page,
-                    created_at=onboarded,
-                    message=(
-                        f"page {page} onboarded from {r['source']} ({r['identity_source']}): tz {r['tz']}, "
-                        f"scheduler {r['scheduler_code']}, tier {r['tier_initial']} ({r['tier_source_initial']}), "
-                        f"new until {r['new_until']:%Y-%m-%d}"
-                        if r["new_until"]
-                        else f"page {page} onboarded"
-                    ),
-                    action_required="check tz, scheduler and tier (seeds/page_registry.csv, seeds/page_overrides.csv)",
-                )
-            )
+            rows.append(dict(
+                severity="INFO", alert_code="PAGE_ONBOARDED", username_page=page, created_at=onboarded,
+                message=(f"page {page} onboarded from {r['source']} ({r['identity_source']}): tz {r['tz']}, "
+                         f"scheduler {r['scheduler_code']}, tier {r['tier_initial']} ({r['tier_source_initial']}), "
+                         f"new until {r['new_until']:%Y-%m-%d}" if r["new_until"] else f"page {page} onboarded"),
+                action_required="check tz, scheduler and tier (seeds/page_registry.csv, seeds/page_overrides.csv)",
+            ))
         if r["identity_source"] == "auto" and not r["reviewed"]:
-            rows.append(
-                dict(
-                    severity="WARNING",
-                    alert_code="PAGE_AUTO_REGISTERED",
-                    username_page=page,
-                    created_at=onboarded,
-                    message=f"page {page} was auto-registered from a report and is not reviewed",
-                    action_required="add the page to seeds/page_registry.csv (or an alias to seeds/page_aliases.csv)",
-                )
-            )
+            rows.append(dict(
+                severity="WARNING", alert_code="PAGE_AUTO_REGISTERED", username_page=page, created_at=onboarded,
+                message=f"page {page} was auto-registered from a report and is not reviewed",
+                action_required="add the page to seeds/page_registry.csv (or an alias to seeds/page_aliases.csv)",
+            ))
     if not rows:
         return pl.DataFrame(schema=ALERT_SCHEMA)
     return (

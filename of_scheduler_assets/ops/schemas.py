@@ -21,10 +21,7 @@ class IngestionState(pa.DataFrameModel):
 
 class UnmappedUsernames(pa.DataFrameModel):
     name_raw: str = pa.Field(nullable=True)
-    source: str = pa.Field(
-        nullable=False,
-        isin=["email", "creator_stats", "scheduler_sheet", "scheduler", "sender", "caption_logger", "manual"],
-    )
+    source: str = pa.Field(nullable=False, isin=["email", "creator_stats", "scheduler_sheet", "scheduler", "sender", "caption_logger", "manual"])
     status: str = pa.Field(nullable=False, isin=["auto_registered", "needs_alias", "resolved", "ignored"])
     occurrences: int = pa.Field(nullable=False, ge=0)
 
@@ -50,9 +47,8 @@ class OnboardingChangelog(pa.DataFrameModel):
 
     changelog_id: str = pa.Field(nullable=False, unique=True)
     username_page: str = pa.Field(nullable=False)
-    event: str = pa.Field(
-        nullable=False, isin=["onboarded", "expired", "deactivated", "reactivated", "lifecycle_changed", "reviewed"]
-    )
+    event: str = pa.Field(nullable=False, isin=["onboarded", "expired", "deactivated", "reactivated",
+                                                  "lifecycle_changed", "reviewed"])
     created_at: pl.Datetime("us", "UTC") = pa.Field(nullable=False)
 
 

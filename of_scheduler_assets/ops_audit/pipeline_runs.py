@@ -19,31 +19,14 @@ import polars as pl
 UTC = pl.Datetime("us", "UTC")
 
 RUNS_SCHEMA: dict[str, pl.DataType] = {
-    "run_id": pl.String,
-    "job_name": pl.String,
-    "status": pl.String,
-    "started_at": UTC,
-    "ended_at": UTC,
-    "duration_s": pl.Float64,
-    "records_processed": pl.Int64,
-    "trigger": pl.String,
-    "config_version": pl.String,
-    "data_watermark": pl.String,
-    "code_version": pl.String,
-    "materializations": pl.Int64,
-    "recorded_at": UTC,
+    "run_id": pl.String, "job_name": pl.String, "status": pl.String, "started_at": UTC, "ended_at": UTC,
+    "duration_s": pl.Float64, "records_processed": pl.Int64, "trigger": pl.String, "config_version": pl.String,
+    "data_watermark": pl.String, "code_version": pl.String, "materializations": pl.Int64, "recorded_at": UTC,
 }
 ASSETS_SCHEMA: dict[str, pl.DataType] = {
-    "run_id": pl.String,
-    "job_name": pl.String,
-    "asset_key": pl.String,
-    "partition": pl.String,
-    "row_count": pl.Int64,
-    "code_version": pl.String,
-    "data_version": pl.String,
-    "config_version": pl.String,
-    "materialized_at": UTC,
-    "recorded_at": UTC,
+    "run_id": pl.String, "job_name": pl.String, "asset_key": pl.String, "partition": pl.String,
+    "row_count": pl.Int64, "code_version": pl.String, "data_version": pl.String, "config_version": pl.String,
+    "materialized_at": UTC, "recorded_at": UTC,
 }
 CONFIG_ASSET = "ops_config/ops_config"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -108,13 +91,8 @@ def config_in_force(at: dt.datetime, history: Sequence[tuple[dt.datetime, str]],
 
 
 def pipeline_rows(
-    runs: Sequence[Mapping],
-    materializations: Mapping[str, Sequence[Mapping]],
-    *,
-    recorded: set[str],
-    config_history: Sequence[tuple[dt.datetime, str]],
-    current_config_version: str | None,
-    code_version: str,
+    runs: Sequence[Mapping], materializations: Mapping[str, Sequence[Mapping]], *, recorded: set[str],
+    config_history: Sequence[tuple[dt.datetime, str]], current_config_version: str | None, code_version: str,
     now: dt.datetime,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(new pipeline_runs rows, new pipeline_run_assets rows) for finished runs not in ``recorded``."""
@@ -124,44 +102,27 @@ def pipeline_rows(
         if run["run_id"] in recorded:
             continue
         mats = materializations.get(run["run_id"], [])
-        own_config = next(
-            (m["config_version"] for m in mats if m["asset_key"] == CONFIG_ASSET and m["config_version"]), None
-        )
+        own_config = next((m["config_version"] for m in mats if m["asset_key"] == CONFIG_ASSET
+                           and m["config_version"]), None)
         config = own_config or config_in_force(run["started_at"] or run["end_time"], history, current_config_version)
         started, ended = run["started_at"], run["end_time"]
         counts = [m["row_count"] for m in mats if m["row_count"] is not None]
-        run_rows.append(
-            {
-                "run_id": run["run_id"],
-                "job_name": run["job_name"],
-                "status": run["status"],
-                "started_at": started,
-                "ended_at": ended,
-                "duration_s": None if started is None or ended is None else round((ended - started).total_seconds(), 3),
-                "records_processed": sum(counts) if counts else 0,
-                "trigger": trigger_of(run.get("tags", {})),
-                "config_version": config,
-                "data_watermark": data_watermark(run.get("tags", {}), mats),
-                "code_version": code_version,
-                "materializations": len(mats),
-                "recorded_at": now,
-            }
-        )
+        run_rows.append({
+            "run_id": run["run_id"], "job_name": run["job_name"], "status": run["status"], "started_at": started,
+            "ended_at": ended,
+            "duration_s": None if started is None or ended is None else round((ended - started).total_seconds(), 3),
+            "records_processed": sum(counts) if counts else 0, "trigger": trigger_of(run.get("tags", {})),
+            "config_version": config, "data_watermark": data_watermark(run.get("tags", {}), mats),
+            "code_version": code_version, "materializations": len(mats), "recorded_at": now,
+        })
         for m in mats:
-            asset_rows.append(
-                {
-                    "run_id": run["run_id"],
-                    "job_name": run["job_name"],
-                    "asset_key": m["asset_key"],
-                    "partition": m["partition"],
-                    "row_count": m["row_count"],
-                    "code_version": m["code_version"] or code_version,
-                    "data_version": m["data_version"],
-                    "config_version": m["config_version"] or config,
-                    "materialized_at": m["materialized_at"],
-                    "recorded_at": now,
-                }
-            )
+            asset_rows.append({
+                "run_id": run["run_id"], "job_name": run["job_name"], "asset_key": m["asset_key"],
+                "partition": m["partition"], "row_count": m["row_count"],
+                "code_version": m["code_version"] or code_version, "data_version": m["data_version"],
+                "config_version": m["config_version"] or config, "materialized_at": m["materialized_at"],
+                "recorded_at": now,
+            })
     return pl.DataFrame(run_rows, schema=RUNS_SCHEMA), pl.DataFrame(asset_rows, schema=ASSETS_SCHEMA)
 
 
@@ -170,6 +131,5 @@ def append_only(previous: pl.DataFrame | None, new: pl.DataFrame, schema: Mappin
     if previous is None or previous.is_empty():
         return new
     previous = previous.with_columns(
-        [pl.lit(None, dtype).alias(name) for name, dtype in schema.items() if name not in previous.columns]
-    )
+        [pl.lit(None, dtype).alias(name) for name, dtype in schema.items() if name not in previous.columns])
     return pl.concat([previous.select(list(schema)).cast(schema), new.cast(schema)])

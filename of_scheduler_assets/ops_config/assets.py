@@ -1,5 +1,6 @@
 """Dagster wiring of the `ops_config` layer: the loaded YAML and the seed tables (content hash = data version)."""
 
+
 import dagster as dg
 import polars as pl
 
@@ -11,9 +12,7 @@ from of_scheduler_assets.resources.seeds import SeedsResource
 GROUP = "ops_config"
 
 
-@dg.asset(
-    key_prefix=[GROUP], group_name=GROUP, description="The validated ops_config.yaml (+ override), one row per setting."
-)
+@dg.asset(key_prefix=[GROUP], group_name=GROUP, description="The validated ops_config.yaml (+ override), one row per setting.")
 def ops_config(ops_config_file: OpsConfigResource) -> dg.Output[pl.DataFrame]:
     loaded = ops_config_file.load()
     frame = transforms.flatten_config(loaded.raw, loaded.config_version, loaded.sha256)
@@ -38,40 +37,21 @@ def _seed_asset(name: str, transform, description: str) -> dg.AssetsDefinition:
     return _asset
 
 
-page_aliases = _seed_asset(
-    "page_aliases", transforms.page_aliases, "Alias spellings of page names (10-ingestion §6.2)."
-)
+page_aliases = _seed_asset("page_aliases", transforms.page_aliases, "Alias spellings of page names (10-ingestion §6.2).")
 scheduler_roster = _seed_asset("scheduler_roster", transforms.scheduler_roster, "Schedulers and their sender aliases.")
 explicitness_map = _seed_asset("explicitness_map", transforms.explicitness_map, "Caption-logger content tag -> level.")
 page_registry = _seed_asset("page_registry", transforms.passthrough_seed, "Known pages with time zones (seed).")
 
-page_overrides = _seed_asset(
-    "page_overrides",
-    overrides.page_overrides,
-    "Per-page overrides: tier, scheduler, local send window, explicitness, time zones.",
-)
-active_overrides = _seed_asset(
-    "active_overrides",
-    overrides.active_overrides,
-    "Force a page in or out of the active set, with a note (20-warehouse §3.6).",
-)
-cooldown_overrides = _seed_asset(
-    "cooldown_overrides",
-    overrides.cooldown_overrides,
-    "Per (page, caption) minimum hours since the last send on the page while in effect "
-    "(blocked_by_override, 30-ml §5.7).",
-)
+page_overrides = _seed_asset("page_overrides", overrides.page_overrides,
+                             "Per-page overrides: tier, scheduler, local send window, explicitness, time zones.")
+active_overrides = _seed_asset("active_overrides", overrides.active_overrides,
+                               "Force a page in or out of the active set, with a note (20-warehouse §3.6).")
+cooldown_overrides = _seed_asset("cooldown_overrides", overrides.cooldown_overrides,
+                                 "Per (page, caption) minimum hours since the last send on the page while in effect "
+                                 "(blocked_by_override, 30-ml §5.7).")
 
-ASSETS = [
-    ops_config,
-    page_aliases,
-    scheduler_roster,
-    explicitness_map,
-    page_registry,
-    page_overrides,
-    active_overrides,
-    cooldown_overrides,
-]
+ASSETS = [ops_config, page_aliases, scheduler_roster, explicitness_map, page_registry, page_overrides, active_overrides,
+          cooldown_overrides]
 CHECKS = [
     contract_check(ops_config.key, schemas.OpsConfigTable),
     contract_check(page_aliases.key, schemas.PageAliases),

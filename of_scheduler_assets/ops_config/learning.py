@@ -111,25 +111,18 @@ def learn_page_knobs(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     now = now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
     today = now.date()
-    cfg_rows = (
-        {}
-        if learner_config is None
-        else {str(r["username_page"]).strip(): r for r in learner_config.iter_rows(named=True)}
-    )
+    cfg_rows = {} if learner_config is None else {
+        str(r["username_page"]).strip(): r for r in learner_config.iter_rows(named=True)}
     default = settings_from_row(cfg_rows.get("*"))
-    prev = (
-        {}
-        if previous_knobs is None or previous_knobs.is_empty()
-        else {r["username_page"]: r for r in previous_knobs.iter_rows(named=True)}
-    )
+    prev = {} if previous_knobs is None or previous_knobs.is_empty() else {
+        r["username_page"]: r for r in previous_knobs.iter_rows(named=True)}
     last_change: dict[tuple[str, str], dt.datetime] = {}
     if changelog is not None and changelog.height:
         for page, knob, applied in changelog.select("username_page", "knob", "applied_at").iter_rows():
             if applied is not None and ((page, knob) not in last_change or applied > last_change[(page, knob)]):
                 last_change[(page, knob)] = applied
-    sig = (
-        {} if signals is None or signals.is_empty() else {r["username_page"]: r for r in signals.iter_rows(named=True)}
-    )
+    sig = {} if signals is None or signals.is_empty() else {
+        r["username_page"]: r for r in signals.iter_rows(named=True)}
     sell_rates = [r["sell_rate"] for r in sig.values() if r.get("sell_rate") is not None]
     median_sell = statistics.median(sell_rates) if sell_rates else None
 
@@ -137,11 +130,8 @@ def learn_page_knobs(
     changes: list[dict] = []
     for page in sorted(set(sig) | set(prev)):
         old = prev.get(page) or {}
-        cur = {
-            "quota_nudge": int(old.get("quota_nudge") or 0),
-            "hour_pool_nudge": int(old.get("hour_pool_nudge") or 0),
-            "price_mode_bias": old.get("price_mode_bias"),
-        }
+        cur = {"quota_nudge": int(old.get("quota_nudge") or 0), "hour_pool_nudge": int(old.get("hour_pool_nudge") or 0),
+               "price_mode_bias": old.get("price_mode_bias")}
         s = sig.get(page)
         st = settings_from_row(cfg_rows[page]) if page in cfg_rows else default
         confidence = old.get("confidence")
@@ -154,12 +144,9 @@ def learn_page_knobs(
         elif st.freeze_until is not None and st.freeze_until >= today:
             skip = f"frozen until {st.freeze_until.isoformat()}"
         elif (s.get("ppv_events_28d") or 0) < st.min_ppv_events_28d or (
-            s.get("active_days_28d") or 0
-        ) < st.min_active_days_28d:
-            skip = (
-                f"insufficient data: {s.get('ppv_events_28d') or 0} PPV events, "
-                f"{s.get('active_days_28d') or 0} active days"
-            )
+                s.get("active_days_28d") or 0) < st.min_active_days_28d:
+            skip = (f"insufficient data: {s.get('ppv_events_28d') or 0} PPV events, "
+                    f"{s.get('active_days_28d') or 0} active days")
         if s is not None:
             confidence = min(1.0, (s.get("ppv_events_28d") or 0) / 100.0)
         new = dict(cur)
@@ -174,9 +161,8 @@ def learn_page_knobs(
                 step = 1
             new["quota_nudge"] = _clamp(cur["quota_nudge"] + step, st.quota_nudge_min, st.quota_nudge_max)
             realised = new["quota_nudge"] - cur["quota_nudge"]
-            new["hour_pool_nudge"] = _clamp(
-                cur["hour_pool_nudge"] + 2 * realised, st.hour_pool_nudge_min, st.hour_pool_nudge_max
-            )
+            new["hour_pool_nudge"] = _clamp(cur["hour_pool_nudge"] + 2 * realised, st.hour_pool_nudge_min,
+                                            st.hour_pool_nudge_max)
             if _ge(corr, 0.25) and _ge(sell, median_sell):
                 new["price_mode_bias"] = "premium"
             elif _le(corr, -0.15):
@@ -187,10 +173,8 @@ def learn_page_knobs(
             def fmt(v, signed=False):
                 return "n/a" if v is None else (f"{v:+.2f}" if signed else f"{v:.2f}")
 
-            reason = (
-                f"lift {fmt(lift, True)}, volume_boost {fmt(boost)}, fatigue_risk {fmt(risk)}, "
-                f"fatigue_ratio {fmt(ratio)}, corr {fmt(corr, True)}"
-            )
+            reason = (f"lift {fmt(lift, True)}, volume_boost {fmt(boost)}, fatigue_risk {fmt(risk)}, "
+                      f"fatigue_ratio {fmt(ratio)}, corr {fmt(corr, True)}")
             for knob in KNOBS:
                 if new[knob] == cur[knob]:
                     continue
@@ -198,25 +182,16 @@ def learn_page_knobs(
                 if last is not None and now - last < dt.timedelta(days=st.min_days_between_changes):
                     new[knob] = cur[knob]
                     continue
-                changes.append(
-                    {
-                        "username_page": page,
-                        "knob": knob,
-                        "old_value": None if cur[knob] is None else str(cur[knob]),
-                        "new_value": None if new[knob] is None else str(new[knob]),
-                        "confidence": confidence,
-                        "reason": reason,
-                        "signals_json": json.dumps(
-                            {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in s.items()},
-                            sort_keys=True,
-                            default=str,
-                        ),
-                        "computed_at": now,
-                        "applied_at": now,
-                        "config_version": config_version,
-                        "learner_version": LEARNER_VERSION,
-                    }
-                )
+                changes.append({
+                    "username_page": page, "knob": knob,
+                    "old_value": None if cur[knob] is None else str(cur[knob]),
+                    "new_value": None if new[knob] is None else str(new[knob]),
+                    "confidence": confidence, "reason": reason,
+                    "signals_json": json.dumps({k: (v.isoformat() if isinstance(v, dt.date) else v)
+                                                for k, v in s.items()}, sort_keys=True, default=str),
+                    "computed_at": now, "applied_at": now, "config_version": config_version,
+                    "learner_version": LEARNER_VERSION,
+                })
         else:
             reason = f"unchanged: {skip}"
         knobs.append({"username_page": page, **new, "confidence": confidence, "reason": reason, "computed_at": now})

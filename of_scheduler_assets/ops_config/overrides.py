@@ -67,9 +67,7 @@ def utc_datetime(col: str) -> pl.Expr:
     """ISO datetime or date text → Datetime("us", "UTC"); an offset is honoured, a naive value is UTC; junk → null."""
     text = _text(col).str.replace(r"[zZ]$", "+00:00")
     parsed = [text.str.to_datetime(f, time_unit="us", time_zone="UTC", strict=False) for f in _TZ_FORMATS]
-    parsed += [
-        text.str.to_datetime(f, time_unit="us", strict=False).dt.replace_time_zone("UTC") for f in _NAIVE_FORMATS
-    ]
+    parsed += [text.str.to_datetime(f, time_unit="us", strict=False).dt.replace_time_zone("UTC") for f in _NAIVE_FORMATS]
     parsed.append(text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
     return pl.coalesce(parsed).cast(UTC_US).alias(col)
 

@@ -31,15 +31,7 @@ def _provenance(frame: pl.DataFrame, seed: SeedFile) -> pl.DataFrame:
 
 
 PAGE_ALIAS_COLUMNS = ["alias", "username_std", "page_type", "source", "note", "valid_from"]
-ROSTER_COLUMNS = [
-    "scheduler_code",
-    "display_name",
-    "email",
-    "is_manager",
-    "is_active",
-    "can_view_all",
-    "sender_aliases",
-]
+ROSTER_COLUMNS = ["scheduler_code", "display_name", "email", "is_manager", "is_active", "can_view_all", "sender_aliases"]
 EXPLICITNESS_COLUMNS = ["content_tag", "explicitness_level", "note"]
 
 

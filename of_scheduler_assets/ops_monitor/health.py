@@ -39,17 +39,12 @@ HEALTH_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def health_score(
-    data_age_hours: float | None, eligibility_rate: float | None, daily_sends: int, avg_confidence: float | None
-) -> int:
+def health_score(data_age_hours: float | None, eligibility_rate: float | None, daily_sends: int,
+                 avg_confidence: float | None) -> int:
     """§3.1: four components of 25; a missing measurement scores like a failing one (no feature store = stale)."""
     fresh = data_age_hours is not None and data_age_hours < 26
-    return (
-        (25 if fresh else 0)
-        + (25 if (eligibility_rate or 0.0) > 0.3 else 15)
-        + (25 if daily_sends > 100 else 15)
-        + (25 if (avg_confidence or 0.0) > 0.05 else 15)
-    )
+    return ((25 if fresh else 0) + (25 if (eligibility_rate or 0.0) > 0.3 else 15)
+            + (25 if daily_sends > 100 else 15) + (25 if (avg_confidence or 0.0) > 0.05 else 15))
 
 
 def alert_status(data_age_hours: float | None, eligibility_rate: float | None, daily_sends: int) -> str:
@@ -64,13 +59,8 @@ def alert_status(data_age_hours: float | None, eligibility_rate: float | None, d
 
 
 def system_health_row(
-    *,
-    now: dt.datetime,
-    features: pl.DataFrame | None,
-    sends_24h: int,
-    alerts: pl.DataFrame | None = None,
-    freshness: pl.DataFrame | None = None,
-    ingestion_state: pl.DataFrame | None = None,
+    *, now: dt.datetime, features: pl.DataFrame | None, sends_24h: int, alerts: pl.DataFrame | None = None,
+    freshness: pl.DataFrame | None = None, ingestion_state: pl.DataFrame | None = None,
     unmapped: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One evaluation. ``features``: the latest feature-store partition (columns computed_date, computed_at,
@@ -99,20 +89,13 @@ def system_health_row(
     if unmapped is not None and unmapped.height:
         unmapped_open = unmapped.filter(pl.col("status").is_in(["auto_registered", "needs_alias"])).height
     row = {
-        "evaluated_at": now,
-        "health_score": health_score(age, rate, sends_24h, confidence),
-        "alert_status": alert_status(age, rate, sends_24h),
-        "data_age_hours": age,
-        "eligibility_rate": None if rate is None else round(rate, 6),
-        "daily_sends": sends_24h,
-        "avg_confidence": None if confidence is None else round(confidence, 6),
-        "features_date": features_date,
-        "stale_assets": stale,
-        "open_alerts_critical": open_alerts["CRITICAL"],
-        "open_alerts_warning": open_alerts["WARNING"],
-        "open_alerts_info": open_alerts["INFO"],
-        "quarantine_rate_24h": quarantine_rate,
-        "open_unmapped_names": unmapped_open,
+        "evaluated_at": now, "health_score": health_score(age, rate, sends_24h, confidence),
+        "alert_status": alert_status(age, rate, sends_24h), "data_age_hours": age,
+        "eligibility_rate": None if rate is None else round(rate, 6), "daily_sends": sends_24h,
+        "avg_confidence": None if confidence is None else round(confidence, 6), "features_date": features_date,
+        "stale_assets": stale, "open_alerts_critical": open_alerts["CRITICAL"],
+        "open_alerts_warning": open_alerts["WARNING"], "open_alerts_info": open_alerts["INFO"],
+        "quarantine_rate_24h": quarantine_rate, "open_unmapped_names": unmapped_open,
     }
     return pl.DataFrame([row], schema=HEALTH_SCHEMA)
 
@@ -122,14 +105,10 @@ def append_evaluation(previous: pl.DataFrame | None, row: pl.DataFrame, *, keep_
     if previous is None or previous.is_empty():
         return row
     now = row["evaluated_at"].max()
-    kept = previous.filter(
-        (pl.col("evaluated_at") >= now - dt.timedelta(days=keep_days)) & (pl.col("evaluated_at") != now)
-    )
-    return (
-        pl.concat([kept.select([c for c in HEALTH_SCHEMA if c in kept.columns]), row], how="diagonal_relaxed")
-        .cast(HEALTH_SCHEMA)
-        .sort("evaluated_at")
-    )
+    kept = previous.filter((pl.col("evaluated_at") >= now - dt.timedelta(days=keep_days))
+                           & (pl.col("evaluated_at") != now))
+    return pl.concat([kept.select([c for c in HEALTH_SCHEMA if c in kept.columns]), row],
+                     how="diagonal_relaxed").cast(HEALTH_SCHEMA).sort("evaluated_at")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -143,7 +122,7 @@ class FreshnessTarget:
     hours: float
     severity: str
     config_key: str | None = None  # key in ops_config.yaml `freshness:` (default: the table name)
-    after_health: bool = False  # built from system_health (the health exports): measured, never waited for
+    after_health: bool = False     # built from system_health (the health exports): measured, never waited for
 
 
 # 50-operations §2, by materialization age; ops_config.yaml `freshness:` (hours) overrides.
@@ -165,33 +144,20 @@ FRESHNESS_TARGETS: tuple[FreshnessTarget, ...] = (
 )
 
 FRESHNESS_SCHEMA: dict[str, pl.DataType] = {
-    "asset_key": pl.String,
-    "target_hours": pl.Float64,
-    "severity": pl.String,
-    "last_materialized_at": UTC,
-    "age_hours": pl.Float64,
-    "is_fresh": pl.Boolean,
-    "evaluated_at": UTC,
+    "asset_key": pl.String, "target_hours": pl.Float64, "severity": pl.String, "last_materialized_at": UTC,
+    "age_hours": pl.Float64, "is_fresh": pl.Boolean, "evaluated_at": UTC,
 }
 
 
-def targets_with_config(
-    overrides: Mapping[str, float] | None, targets: Sequence[FreshnessTarget] = FRESHNESS_TARGETS
-) -> list[FreshnessTarget]:
+def targets_with_config(overrides: Mapping[str, float] | None,
+                        targets: Sequence[FreshnessTarget] = FRESHNESS_TARGETS) -> list[FreshnessTarget]:
     overrides = overrides or {}
-    return [
-        FreshnessTarget(
-            t.asset, float(overrides.get(t.config_key or t.asset[1], t.hours)), t.severity, t.config_key, t.after_health
-        )
-        for t in targets
-    ]
+    return [FreshnessTarget(t.asset, float(overrides.get(t.config_key or t.asset[1], t.hours)), t.severity,
+                            t.config_key, t.after_health) for t in targets]
 
 
-def freshness_rows(
-    targets: Iterable[FreshnessTarget],
-    last_materialized: Mapping[tuple[str, str], dt.datetime | None],
-    now: dt.datetime,
-) -> pl.DataFrame:
+def freshness_rows(targets: Iterable[FreshnessTarget], last_materialized: Mapping[tuple[str, str], dt.datetime | None],
+                   now: dt.datetime) -> pl.DataFrame:
     """One row per target present in ``last_materialized`` (assets of the code location; None = never built)."""
     rows = []
     for t in targets:
@@ -199,17 +165,9 @@ def freshness_rows(
             continue
         last = last_materialized[t.asset]
         age = None if last is None else round((now - last).total_seconds() / 3600.0, 3)
-        rows.append(
-            {
-                "asset_key": "/".join(t.asset),
-                "target_hours": t.hours,
-                "severity": t.severity,
-                "last_materialized_at": last,
-                "age_hours": age,
-                "is_fresh": age is not None and age <= t.hours,
-                "evaluated_at": now,
-            }
-        )
+        rows.append({"asset_key": "/".join(t.asset), "target_hours": t.hours, "severity": t.severity,
+                     "last_materialized_at": last, "age_hours": age,
+                     "is_fresh": age is not None and age <= t.hours, "evaluated_at": now})
     return pl.DataFrame(rows, schema=FRESHNESS_SCHEMA)
 
 
@@ -241,18 +199,12 @@ def freshness_alerts(freshness: pl.DataFrame) -> pl.DataFrame:
         last = r["last_materialized_at"]
         missed = r["evaluated_at"] if last is None else last + dt.timedelta(hours=r["target_hours"])
         age = "never built" if last is None else f"last built {r['age_hours']:.1f} h ago"
-        rows.append(
-            dict(
-                created_at=missed,
-                severity=r["severity"],
-                alert_type="Data Freshness",
-                alert_code="FRESHNESS_MISSED",
-                key=r["asset_key"],
-                source="system_health",
-                message=f"{r['asset_key']} is stale: {age} (target {r['target_hours']:g} h)",
-                action_required="check the schedule or sensor that builds it and its last run",
-            )
-        )
+        rows.append(dict(
+            created_at=missed, severity=r["severity"], alert_type="Data Freshness", alert_code="FRESHNESS_MISSED",
+            key=r["asset_key"], source="system_health",
+            message=f"{r['asset_key']} is stale: {age} (target {r['target_hours']:g} h)",
+            action_required="check the schedule or sensor that builds it and its last run",
+        ))
     return _frame(rows)
 
 
@@ -263,20 +215,11 @@ def run_failure_alerts(runs: Sequence[Mapping]) -> pl.DataFrame:
     latest: dict[str, Mapping] = {}
     for run in sorted(runs, key=lambda r: (r["end_time"], r["run_id"])):
         latest[run["job_name"]] = run
-    rows = [
-        dict(
-            created_at=run["end_time"],
-            severity="CRITICAL",
-            alert_type="Run Failure",
-            alert_code="RUN_FAILED",
-            key=job,
-            source="run_failure_alert_sensor",
-            message=f"Run failed: {job} (run {run['run_id']})",
-            action_required="open the run in the Dagster UI, fix the cause and re-execute",
-        )
-        for job, run in latest.items()
-        if run["status"] == "FAILURE"
-    ]
+    rows = [dict(
+        created_at=run["end_time"], severity="CRITICAL", alert_type="Run Failure", alert_code="RUN_FAILED",
+        key=job, source="run_failure_alert_sensor", message=f"Run failed: {job} (run {run['run_id']})",
+        action_required="open the run in the Dagster UI, fix the cause and re-execute",
+    ) for job, run in latest.items() if run["status"] == "FAILURE"]
     return _frame(rows)
 
 
@@ -297,21 +240,13 @@ def check_failure_alerts(evaluations: Sequence[Mapping]) -> pl.DataFrame:
         if ev["passed"] or ev["severity"] != "ERROR":
             continue
         where = f"{asset}:{check}" + (f" [{partition}]" if partition else "")
-        rows.append(
-            dict(
-                created_at=ev["timestamp"],
-                severity="CRITICAL" if ev["blocking"] else "WARNING",
-                alert_type="QA",
-                alert_code="CHECK_FAILED_BLOCKING" if ev["blocking"] else "CHECK_FAILED",
-                key=where,
-                source="asset_check_alert_sensor",
-                message=f"Check failed: {where} (run {ev['run_id']})",
-                action_required="see the check's metadata in the Dagster UI; downstream steps of a blocking check did "
-                "not run"
-                if ev["blocking"]
-                else "see the check's metadata in the Dagster UI",
-            )
-        )
+        rows.append(dict(
+            created_at=ev["timestamp"], severity="CRITICAL" if ev["blocking"] else "WARNING", alert_type="QA",
+            alert_code="CHECK_FAILED_BLOCKING" if ev["blocking"] else "CHECK_FAILED", key=where,
+            source="asset_check_alert_sensor", message=f"Check failed: {where} (run {ev['run_id']})",
+            action_required="see the check's metadata in the Dagster UI; downstream steps of a blocking check did "
+            "not run" if ev["blocking"] else "see the check's metadata in the Dagster UI",
+        ))
     return _frame(rows)
 
 
@@ -320,25 +255,15 @@ def check_failure_alerts(evaluations: Sequence[Mapping]) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------------------------------
 
 DELIVERY_SCHEMA: dict[str, pl.DataType] = {
-    "alert_id": pl.String,
-    "severity": pl.String,
-    "alert_type": pl.String,
-    "kind": pl.String,
-    "channels": pl.String,
-    "status": pl.String,
-    "delivered_at": UTC,
+    "alert_id": pl.String, "severity": pl.String, "alert_type": pl.String, "kind": pl.String,
+    "channels": pl.String, "status": pl.String, "delivered_at": UTC,
 }
 # Their CRITICAL alerts are sent by the sensors the moment they happen; the table rows are not re-sent.
 SENSOR_SOURCES = ("run_failure_alert_sensor", "asset_check_alert_sensor")
 
 
-def plan_delivery(
-    alerts: pl.DataFrame,
-    deliveries: pl.DataFrame | None,
-    now: dt.datetime,
-    *,
-    digest_every: dt.timedelta = dt.timedelta(hours=1),
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def plan_delivery(alerts: pl.DataFrame, deliveries: pl.DataFrame | None, now: dt.datetime,
+                  *, digest_every: dt.timedelta = dt.timedelta(hours=1)) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(immediate, digest): open CRITICAL alerts never delivered; and, when the last digest is at least
     ``digest_every`` old (or there was none), the open WARNING alerts not yet delivered. INFO stays in the tables.
     CRITICAL alerts raised by the run/check sensors were sent by them and are skipped here."""
@@ -360,15 +285,9 @@ def plan_delivery(
 
 def delivery_rows(alerts: pl.DataFrame, kind: str, channels: Mapping[str, str], now: dt.datetime) -> pl.DataFrame:
     status = "logged" if not channels else ("sent" if any(v == "sent" for v in channels.values()) else "failed")
-    return pl.DataFrame(
-        {
-            "alert_id": alerts["alert_id"],
-            "severity": alerts["severity"],
-            "alert_type": alerts["alert_type"],
-            "kind": [kind] * alerts.height,
-            "channels": [",".join(f"{k}:{v}" for k, v in sorted(channels.items())) or "log"] * alerts.height,
-            "status": [status] * alerts.height,
-            "delivered_at": [now] * alerts.height,
-        },
-        schema=DELIVERY_SCHEMA,
-    )
+    return pl.DataFrame({
+        "alert_id": alerts["alert_id"], "severity": alerts["severity"], "alert_type": alerts["alert_type"],
+        "kind": [kind] * alerts.height, "channels": [",".join(f"{k}:{v}" for k, v in sorted(channels.items()))
+                                                    or "log"] * alerts.height,
+        "status": [status] * alerts.height, "delivered_at": [now] * alerts.height,
+    }, schema=DELIVERY_SCHEMA)

@@ -26,62 +26,39 @@ def _ts(value: float | dt.datetime | None) -> dt.datetime | None:
 
 def finished_runs(instance: dg.DagsterInstance, since: dt.datetime, limit: int = 5000) -> list[dict]:
     """Runs that finished after ``since`` (oldest first): run_id, job_name, status, started_at, end_time, tags."""
-    records = instance.get_run_records(filters=dg.RunsFilter(statuses=list(FINISHED), updated_after=since), limit=limit)
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=list(FINISHED), updated_after=since), limit=limit)
     out = []
     for rec in records:
         run = rec.dagster_run
         end = _ts(rec.end_time) or _ts(rec.update_timestamp)
-        out.append(
-            {
-                "run_id": run.run_id,
-                "job_name": run.job_name,
-                "status": run.status.value,
-                "started_at": _ts(rec.start_time) or _ts(rec.create_timestamp),
-                "end_time": end,
-                "tags": dict(run.tags),
-            }
-        )
+        out.append({"run_id": run.run_id, "job_name": run.job_name, "status": run.status.value,
+                    "started_at": _ts(rec.start_time) or _ts(rec.create_timestamp), "end_time": end,
+                    "tags": dict(run.tags)})
     return sorted(out, key=lambda r: (r["end_time"], r["run_id"]))
 
 
-def check_evaluations(
-    instance: dg.DagsterInstance,
-    *,
-    after_storage_id: int | None = None,
-    since: dt.datetime | None = None,
-    limit: int = 5000,
-) -> tuple[list[dict], int | None]:
+def check_evaluations(instance: dg.DagsterInstance, *, after_storage_id: int | None = None,
+                      since: dt.datetime | None = None, limit: int = 5000) -> tuple[list[dict], int | None]:
     """Asset check evaluations (oldest first) after a storage id or a time, and the newest storage id seen."""
     # Dagster 1.13 has no fetch_* replacement for check evaluations yet (get_event_records is deprecated for 2.0):
     # when it goes, read get_latest_asset_check_evaluation_record per check key of the asset graph instead.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*get_event_records.*")
         records = instance.get_event_records(
-            dg.EventRecordsFilter(
-                DagsterEventType.ASSET_CHECK_EVALUATION,
-                after_cursor=after_storage_id,
-                after_timestamp=since.timestamp() if since else None,
-            ),
-            limit=limit,
-            ascending=True,
-        )
+            dg.EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after_storage_id,
+                                  after_timestamp=since.timestamp() if since else None),
+            limit=limit, ascending=True)
     out, last = [], after_storage_id
     for rec in records:
         entry = rec.event_log_entry
         evaluation = entry.dagster_event.event_specific_data
-        out.append(
-            {
-                "storage_id": rec.storage_id,
-                "asset_key": evaluation.asset_key.to_user_string(),
-                "check_name": evaluation.check_name,
-                "partition": getattr(evaluation, "partition", None),
-                "passed": bool(evaluation.passed),
-                "severity": evaluation.severity.value,
-                "blocking": bool(evaluation.blocking),
-                "timestamp": _ts(entry.timestamp),
-                "run_id": entry.run_id,
-            }
-        )
+        out.append({
+            "storage_id": rec.storage_id, "asset_key": evaluation.asset_key.to_user_string(),
+            "check_name": evaluation.check_name, "partition": getattr(evaluation, "partition", None),
+            "passed": bool(evaluation.passed), "severity": evaluation.severity.value,
+            "blocking": bool(evaluation.blocking), "timestamp": _ts(entry.timestamp), "run_id": entry.run_id,
+        })
         last = rec.storage_id
     return out, last
 
@@ -112,15 +89,11 @@ def run_materializations(instance: dg.DagsterInstance, run_id: str) -> list[dict
         rows = value("dagster/row_count")
         if rows is None:
             rows = value("rows")
-        out.append(
-            {
-                "asset_key": mat.asset_key.to_user_string(),
-                "partition": mat.partition,
-                "row_count": int(rows) if isinstance(rows, (int, float)) else None,
-                "code_version": tags.get("dagster/code_version"),
-                "data_version": tags.get("dagster/data_version"),
-                "config_version": None if value("config_version") is None else str(value("config_version")),
-                "materialized_at": _ts(entry.timestamp),
-            }
-        )
+        out.append({
+            "asset_key": mat.asset_key.to_user_string(), "partition": mat.partition,
+            "row_count": int(rows) if isinstance(rows, (int, float)) else None,
+            "code_version": tags.get("dagster/code_version"), "data_version": tags.get("dagster/data_version"),
+            "config_version": None if value("config_version") is None else str(value("config_version")),
+            "materialized_at": _ts(entry.timestamp),
+        })
     return out

@@ -32,8 +32,6 @@ def build_resources() -> dict:
         "warehouse_backup": backup_resource_from_env(),
         "sheets": sheets_resource_from_env(),
         "ranker_config": RankerConfigResource(
-            override_path=dg.EnvVar("OF_SCHEDULER_RANKER_CONFIG")
-            if settings._env("OF_SCHEDULER_RANKER_CONFIG")
-            else None
+            override_path=dg.EnvVar("OF_SCHEDULER_RANKER_CONFIG") if settings._env("OF_SCHEDULER_RANKER_CONFIG") else None
         ),
     }

@@ -62,16 +62,10 @@ class Alert:
         return f"{self.severity} {self.alert_type}{page}: {scrub(self.message)}{action}"
 
     def payload(self) -> dict[str, Any]:
-        return {
-            "alert_id": self.alert_id,
-            "severity": self.severity,
-            "alert_type": self.alert_type,
-            "username_page": self.username_page,
-            "message": scrub(self.message),
-            "action_required": scrub(self.action_required),
-            "source": self.source,
-            **{k: scrub(str(v)) if isinstance(v, str) else v for k, v in self.extra.items()},
-        }
+        return {"alert_id": self.alert_id, "severity": self.severity, "alert_type": self.alert_type,
+                "username_page": self.username_page, "message": scrub(self.message),
+                "action_required": scrub(self.action_required), "source": self.source,
+                **{k: scrub(str(v)) if isinstance(v, str) else v for k, v in self.extra.items()}}
 
 
 @dataclass
@@ -116,9 +110,8 @@ class AlertingResource(dg.ConfigurableResource):
             return Delivery([], {})
         text = format_text(alerts, digest=digest)
         for alert in alerts:
-            (log.error if alert.severity == "CRITICAL" else log.warning if alert.severity == "WARNING" else log.info)(
-                f"alert {alert.alert_id[:12]} {alert.line()}"
-            )
+            (log.error if alert.severity == "CRITICAL" else log.warning if alert.severity == "WARNING"
+             else log.info)(f"alert {alert.alert_id[:12]} {alert.line()}")
         channels: dict[str, str] = {}
         if self.webhook_url:
             channels["webhook"] = self._post_webhook(text, alerts, digest, log)
@@ -129,19 +122,11 @@ class AlertingResource(dg.ConfigurableResource):
     def _post_webhook(self, text: str, alerts: list[Alert], digest: bool, log) -> str:
         import requests
 
-        body = {
-            "text": text,
-            "kind": "digest" if digest else "alert",
-            "severity": _worst(alerts),
-            "alerts": [a.payload() for a in alerts],
-        }
+        body = {"text": text, "kind": "digest" if digest else "alert",
+                "severity": _worst(alerts), "alerts": [a.payload() for a in alerts]}
         try:
-            response = requests.post(
-                self.webhook_url,
-                data=json.dumps(body),
-                timeout=self.timeout_s,
-                headers={"Content-Type": "application/json"},
-            )
+            response = requests.post(self.webhook_url, data=json.dumps(body), timeout=self.timeout_s,
+                                     headers={"Content-Type": "application/json"})
             response.raise_for_status()
             return "sent"
         except requests.RequestException as exc:  # the URL may carry a secret: log the class and status only
@@ -171,12 +156,8 @@ def _worst(alerts: Sequence[Alert]) -> str:
 
 def alerting_resource_from_env() -> AlertingResource:
     """Channels only when their variables are set (secrets through `dg.EnvVar`, never read into the definitions)."""
-
     def env(name: str):
         return dg.EnvVar(name) if os.environ.get(name) else None
 
-    return AlertingResource(
-        webhook_url=env(ENV_WEBHOOK),
-        slack_token=env(ENV_SLACK_TOKEN),
-        slack_channel=os.environ.get(ENV_SLACK_CHANNEL) or "#of-scheduler-alerts",
-    )
+    return AlertingResource(webhook_url=env(ENV_WEBHOOK), slack_token=env(ENV_SLACK_TOKEN),
+                            slack_channel=os.environ.get(ENV_SLACK_CHANNEL) or "#of-scheduler-alerts")

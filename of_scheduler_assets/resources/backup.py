@@ -37,20 +37,15 @@ def backup_id(now: dt.datetime) -> str:
 
 
 def _user_schemas(conn) -> list[str]:
-    return [
-        s
-        for (s,) in conn.execute(
-            "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = current_database() "
-            "AND schema_name NOT IN ('information_schema', 'pg_catalog', 'main')"
-        ).fetchall()
-    ]
+    return [s for (s,) in conn.execute(
+        "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = current_database() "
+        "AND schema_name NOT IN ('information_schema', 'pg_catalog', 'main')").fetchall()]
 
 
 def _table_counts(conn) -> dict[str, int]:
     tables = conn.execute(
         "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = current_database() "
-        "AND table_type = 'BASE TABLE' ORDER BY 1, 2"
-    ).fetchall()
+        "AND table_type = 'BASE TABLE' ORDER BY 1, 2").fetchall()
     return {f"{s}.{t}": conn.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchall()[0][0] for s, t in tables}
 
 
@@ -70,13 +65,8 @@ def backup_duckdb(database: str | Path, backups_dir: str | Path, now: dt.datetim
         conn.execute(f"EXPORT DATABASE '{partial.as_posix()}' (FORMAT parquet)")
     finally:
         conn.close()
-    manifest = {
-        "backup_id": target.name,
-        "target": "local",
-        "created_at": now.astimezone(dt.UTC).isoformat(),
-        "database": Path(database).name,
-        "tables": counts,
-    }
+    manifest = {"backup_id": target.name, "target": "local", "created_at": now.astimezone(dt.UTC).isoformat(),
+                "database": Path(database).name, "tables": counts}
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     partial.rename(target)  # a backup directory without ".partial" is complete
     for old in list_backups(backups_dir)[:-keep] if keep > 0 else []:
@@ -111,9 +101,8 @@ def restore_duckdb(database: str | Path, backups_dir: str | Path, backup: str | 
             for schema in _user_schemas(conn):
                 conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
             for (table,) in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
-                "AND table_schema = 'main'"
-            ).fetchall():
+                    "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+                    "AND table_schema = 'main'").fetchall():
                 conn.execute(f'DROP TABLE main."{table}"')
             conn.execute(f"IMPORT DATABASE '{source.as_posix()}'")
             restored = _table_counts(conn)
@@ -137,15 +126,8 @@ def snapshot_name(dataset: str, table: str, stamp: str) -> str:
     return f"{dataset}__{table}__{stamp}"
 
 
-def backup_bigquery(
-    client,
-    project: str,
-    datasets: list[str],
-    now: dt.datetime,
-    *,
-    snapshot_dataset: str = SNAPSHOT_DATASET,
-    expiration_days: int = 14,
-) -> dict:
+def backup_bigquery(client, project: str, datasets: list[str], now: dt.datetime, *,
+                    snapshot_dataset: str = SNAPSHOT_DATASET, expiration_days: int = 14) -> dict:
     """A snapshot of every table of ``datasets``; returns the manifest (snapshot table per source table)."""
     from google.api_core.exceptions import NotFound
     from google.cloud import bigquery
@@ -166,12 +148,8 @@ def backup_bigquery(
             config = bigquery.CopyJobConfig(operation_type="SNAPSHOT", destination_expiration_time=expires.isoformat())
             client.copy_table(f"{project}.{dataset}.{item.table_id}", dest, job_config=config).result()
             snapshots[f"{dataset}.{item.table_id}"] = dest
-    return {
-        "backup_id": stamp,
-        "target": "bigquery",
-        "created_at": now.astimezone(dt.UTC).isoformat(),
-        "snapshots": snapshots,
-    }
+    return {"backup_id": stamp, "target": "bigquery", "created_at": now.astimezone(dt.UTC).isoformat(),
+            "snapshots": snapshots}
 
 
 def restore_bigquery(client, project: str, backup: str, *, snapshot_dataset: str = SNAPSHOT_DATASET) -> dict:
@@ -186,9 +164,8 @@ def restore_bigquery(client, project: str, backup: str, *, snapshot_dataset: str
         dataset, table = item.table_id[: -len(suffix)].split("__", 1)
         client.create_dataset(f"{project}.{dataset}", exists_ok=True)
         config = bigquery.CopyJobConfig(operation_type="RESTORE", write_disposition="WRITE_TRUNCATE")
-        client.copy_table(
-            f"{project}.{snapshot_dataset}.{item.table_id}", f"{project}.{dataset}.{table}", job_config=config
-        ).result()
+        client.copy_table(f"{project}.{snapshot_dataset}.{item.table_id}", f"{project}.{dataset}.{table}",
+                          job_config=config).result()
         restored[f"{dataset}.{table}"] = item.table_id
     if not restored:
         raise dg.Failure(f"no snapshot tables for backup {backup!r} in {snapshot_dataset}")
@@ -230,25 +207,17 @@ class WarehouseBackupResource(dg.ConfigurableResource):
             from google.oauth2 import service_account
 
             info = json_.loads(base64.b64decode(self.gcp_credentials))
-            return bigquery.Client(
-                project=self.project,
-                location=self.location,
-                credentials=service_account.Credentials.from_service_account_info(info),
-            )
+            return bigquery.Client(project=self.project, location=self.location,
+                                   credentials=service_account.Credentials.from_service_account_info(info))
         return make_bigquery_client(self.project, self.location, self.api_endpoint)
 
     def backup(self, now: dt.datetime) -> dict:
         if self.target == "bigquery":
             client = self._client()
             try:
-                return backup_bigquery(
-                    client,
-                    self.project,
-                    list(settings.LAYER_SCHEMAS),
-                    now,
-                    snapshot_dataset=self.snapshot_dataset,
-                    expiration_days=self.snapshot_expiration_days,
-                )
+                return backup_bigquery(client, self.project, list(settings.LAYER_SCHEMAS), now,
+                                       snapshot_dataset=self.snapshot_dataset,
+                                       expiration_days=self.snapshot_expiration_days)
             finally:
                 client.close()
         return backup_duckdb(self.database, self.backups_dir, now, keep=self.keep)
@@ -273,13 +242,9 @@ def backup_resource_from_env() -> WarehouseBackupResource:
         def optional(name: str):
             return dg.EnvVar(name) if os.environ.get(name) else None
 
-        return WarehouseBackupResource(
-            target="bigquery",
-            project=dg.EnvVar("OF_SCHEDULER_BQ_PROJECT"),
-            location=optional("OF_SCHEDULER_BQ_LOCATION"),
-            gcp_credentials=optional("OF_SCHEDULER_BQ_CREDENTIALS"),
-            api_endpoint=optional("OF_SCHEDULER_BQ_API_ENDPOINT"),
-        )
-    return WarehouseBackupResource(
-        target="local", database=str(settings.warehouse_path()), backups_dir=str(settings.exports_dir() / "backups")
-    )
+        return WarehouseBackupResource(target="bigquery", project=dg.EnvVar("OF_SCHEDULER_BQ_PROJECT"),
+                                       location=optional("OF_SCHEDULER_BQ_LOCATION"),
+                                       gcp_credentials=optional("OF_SCHEDULER_BQ_CREDENTIALS"),
+                                       api_endpoint=optional("OF_SCHEDULER_BQ_API_ENDPOINT"))
+    return WarehouseBackupResource(target="local", database=str(settings.warehouse_path()),
+                                   backups_dir=str(settings.exports_dir() / "backups"))

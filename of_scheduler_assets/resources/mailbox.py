@@ -47,7 +47,9 @@ from of_scheduler_assets.layer_01_raw.email_parsing import (
 log = logging.getLogger(__name__)
 
 GMAIL_SCOPE = "https://www.googleapis.com/auth/gmail.readonly"
-DEFAULT_QUERY = 'from:no-reply@infloww.com subject:"OF mass message history report is ready for download" newer_than:7d'
+DEFAULT_QUERY = (
+    'from:no-reply@infloww.com subject:"OF mass message history report is ready for download" newer_than:7d'
+)
 ENV_CREDENTIALS = "OF_SCHEDULER_GMAIL_CREDENTIALS"  # base64 service-account JSON (domain-wide delegation)
 ENV_TOKEN = "OF_SCHEDULER_GMAIL_TOKEN"  # base64 authorized-user token JSON
 GMAIL_PREFIX = "gmail:"
@@ -290,7 +292,9 @@ def gmail_credentials(address: str, credentials_b64: str | None = None, token_b6
 
         info = _decode_env_json(ENV_CREDENTIALS, creds_value)
         try:
-            return service_account.Credentials.from_service_account_info(info, scopes=[GMAIL_SCOPE], subject=address)
+            return service_account.Credentials.from_service_account_info(
+                info, scopes=[GMAIL_SCOPE], subject=address
+            )
         except (ValueError, KeyError) as exc:
             raise MailboxError(f"{ENV_CREDENTIALS} is not a service-account key ({type(exc).__name__})") from None
     if token_value:
@@ -339,7 +343,7 @@ class MailboxResource(dg.ConfigurableResource):
     ) -> Mailbox:
         """The adapter; `query` / `page_size` override the resource fields (e.g. with `ops_config.gmail`)."""
         if self.is_gmail:
-            address = self.mailbox.strip()[len(GMAIL_PREFIX) :].strip()
+            address = self.mailbox.strip()[len(GMAIL_PREFIX):].strip()
             if not address:
                 raise MailboxError("gmail mailbox without an address (expected gmail:<address>)")
             credentials = gmail_credentials(address, self.gmail_credentials_b64, self.gmail_token_b64)

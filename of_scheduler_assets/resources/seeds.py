@@ -42,9 +42,7 @@ def parse_seed(name: str, data: bytes, source: str) -> SeedFile:
 class SeedsResource(dg.ConfigurableResource):
     """Reads seed CSVs, preferring the override folder over the packaged copies."""
 
-    override_dir: str | None = Field(
-        default=None, description="Folder whose CSVs replace packaged seeds of the same name."
-    )
+    override_dir: str | None = Field(default=None, description="Folder whose CSVs replace packaged seeds of the same name.")
 
     def read(self, name: str) -> SeedFile:
         data, source = read_seed_bytes(name, Path(self.override_dir) if self.override_dir else None)

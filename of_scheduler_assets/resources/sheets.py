@@ -60,15 +60,8 @@ class SheetsWriter(Protocol):
     def write_workbook(self, workbook: str, tabs: list[Tab], now: dt.datetime) -> list[dict]: ...
 
 
-def _log_row(
-    kind: str,
-    workbook: str,
-    tab: Tab | None,
-    now: dt.datetime,
-    status: str,
-    error: str | None = None,
-    tab_name: str | None = None,
-) -> dict:
+def _log_row(kind: str, workbook: str, tab: Tab | None, now: dt.datetime, status: str, error: str | None = None,
+             tab_name: str | None = None) -> dict:
     name = tab.name if tab is not None else (tab_name or "")
     target = f"{workbook}/{name}"
     return {
@@ -202,7 +195,7 @@ def _a1(tab: str, cell: str | None = None) -> str:
 
 
 def _rgb(hex_colour: str) -> dict:
-    return {k: int(hex_colour[i : i + 2], 16) / 255.0 for k, i in (("red", 0), ("green", 2), ("blue", 4))}
+    return {k: int(hex_colour[i:i + 2], 16) / 255.0 for k, i in (("red", 0), ("green", 2), ("blue", 4))}
 
 
 def _endpoint_session(credentials: Any, api_endpoint: str | None):
@@ -214,7 +207,7 @@ def _endpoint_session(credentials: Any, api_endpoint: str | None):
             if api_endpoint:
                 for host in GOOGLE_HOSTS:
                     if url.startswith(host):
-                        url = api_endpoint.rstrip("/") + url[len(host) :]
+                        url = api_endpoint.rstrip("/") + url[len(host):]
                         break
             return super().request(method, url, *args, **kwargs)
 
@@ -241,15 +234,8 @@ def sheets_credentials(credentials_b64: str | None) -> Any:
 class GoogleSheets:
     kind = "sheets"
 
-    def __init__(
-        self,
-        client: Any,
-        *,
-        spreadsheet_ids: dict[str, str] | None = None,
-        folder_id: str | None = None,
-        sleep: Callable[[float], Any] = time.sleep,
-        max_attempts: int = MAX_ATTEMPTS,
-    ) -> None:
+    def __init__(self, client: Any, *, spreadsheet_ids: dict[str, str] | None = None, folder_id: str | None = None,
+                 sleep: Callable[[float], Any] = time.sleep, max_attempts: int = MAX_ATTEMPTS) -> None:
         self.client = client
         self.spreadsheet_ids = dict(spreadsheet_ids or {})
         self.folder_id = folder_id
@@ -263,9 +249,8 @@ class GoogleSheets:
             self.calls += 1
             return fn()
 
-        result, _ = call_with_retries(
-            run, is_retryable=_retryable, sleep=self.sleep, max_attempts=self.max_attempts, what=f"sheets {what}"
-        )
+        result, _ = call_with_retries(run, is_retryable=_retryable, sleep=self.sleep, max_attempts=self.max_attempts,
+                                      what=f"sheets {what}")
         return result
 
     @staticmethod
@@ -309,26 +294,11 @@ class GoogleSheets:
             ids = {s["properties"]["title"]: s["properties"]["sheetId"] for s in meta.get("sheets", [])}
             missing = [t for t in tabs if t.name not in ids]
             if missing:
-                requests_ = [
-                    {
-                        "addSheet": {
-                            "properties": {
-                                "title": t.name,
-                                "gridProperties": {
-                                    "rowCount": max(len(t.rows) + 10, 100),
-                                    "columnCount": max(len(t.headers), 1),
-                                },
-                            }
-                        }
-                    }
-                    for t in missing
-                ]
+                requests_ = [{"addSheet": {"properties": {"title": t.name, "gridProperties": {
+                    "rowCount": max(len(t.rows) + 10, 100), "columnCount": max(len(t.headers), 1)}}}} for t in missing]
                 ours = {t.name for t in tabs}
-                requests_ += [
-                    {"deleteSheet": {"sheetId": sid}}
-                    for title, sid in ids.items()
-                    if title not in ours and re.fullmatch(r"Sheet\d+", title)
-                ]
+                requests_ += [{"deleteSheet": {"sheetId": sid}} for title, sid in ids.items()
+                              if title not in ours and re.fullmatch(r"Sheet\d+", title)]
                 reply = self._call(lambda: sh.batch_update({"requests": requests_}), "batchUpdate(addSheet)")
                 for r in reply.get("replies", []):
                     props = (r or {}).get("addSheet", {}).get("properties")
@@ -345,12 +315,8 @@ class GoogleSheets:
         for tab in tabs:
             values = [[_cell(v) for v in row] for row in tab.values()]
             try:
-                self._call(
-                    lambda t=tab, v=values: sh.values_update(
-                        _a1(t.name, "A1"), params={"valueInputOption": "RAW"}, body={"values": v}
-                    ),
-                    "values.update",
-                )
+                self._call(lambda t=tab, v=values: sh.values_update(
+                    _a1(t.name, "A1"), params={"valueInputOption": "RAW"}, body={"values": v}), "values.update")
                 rows_out.append(_log_row(self.kind, workbook, tab, now, "written"))
             except Exception as exc:  # noqa: BLE001
                 log.warning("team sheets: %s/%s failed (%s)", workbook, tab.name, type(exc).__name__)
@@ -360,38 +326,17 @@ class GoogleSheets:
             sid = ids.get(tab.name)
             if sid is None:
                 continue
-            fmt.append(
-                {
-                    "updateSheetProperties": {
-                        "properties": {"sheetId": sid, "gridProperties": {"frozenRowCount": 1}},
-                        "fields": "gridProperties.frozenRowCount",
-                    }
-                }
-            )
-            fmt.append(
-                {
-                    "repeatCell": {
-                        "range": {"sheetId": sid, "startRowIndex": 0, "endRowIndex": 1},
-                        "cell": {
-                            "userEnteredFormat": {
-                                "backgroundColor": _rgb(COLOURS["header"]),
-                                "textFormat": {"bold": True, "foregroundColor": _rgb("ffffff")},
-                            }
-                        },
-                        "fields": "userEnteredFormat(backgroundColor,textFormat)",
-                    }
-                }
-            )
+            fmt.append({"updateSheetProperties": {"properties": {"sheetId": sid, "gridProperties": {"frozenRowCount": 1}},
+                                                  "fields": "gridProperties.frozenRowCount"}})
+            fmt.append({"repeatCell": {
+                "range": {"sheetId": sid, "startRowIndex": 0, "endRowIndex": 1},
+                "cell": {"userEnteredFormat": {"backgroundColor": _rgb(COLOURS["header"]),
+                                               "textFormat": {"bold": True, "foregroundColor": _rgb("ffffff")}}},
+                "fields": "userEnteredFormat(backgroundColor,textFormat)"}})
             for col in tab.hidden_columns:
-                fmt.append(
-                    {
-                        "updateDimensionProperties": {
-                            "range": {"sheetId": sid, "dimension": "COLUMNS", "startIndex": col, "endIndex": col + 1},
-                            "properties": {"hiddenByUser": True},
-                            "fields": "hiddenByUser",
-                        }
-                    }
-                )
+                fmt.append({"updateDimensionProperties": {
+                    "range": {"sheetId": sid, "dimension": "COLUMNS", "startIndex": col, "endIndex": col + 1},
+                    "properties": {"hiddenByUser": True}, "fields": "hiddenByUser"}})
         if fmt:
             try:
                 self._call(lambda: sh.batch_update({"requests": fmt}), "batchUpdate(format)")
@@ -445,11 +390,8 @@ def sheets_resource_from_env() -> SheetsResource:
         kwargs["target"] = settings._env(ENV_TARGET)
     if settings._env(ENV_MODE):
         kwargs["workbook_mode"] = settings._env(ENV_MODE)
-    for name, env in (
-        ("credentials_b64", ENV_CREDENTIALS),
-        ("spreadsheet_id", ENV_SPREADSHEET_ID),
-        ("folder_id", ENV_FOLDER_ID),
-    ):
+    for name, env in (("credentials_b64", ENV_CREDENTIALS), ("spreadsheet_id", ENV_SPREADSHEET_ID),
+                      ("folder_id", ENV_FOLDER_ID)):
         if settings._env(env):
             kwargs[name] = dg.EnvVar(env)
     return SheetsResource(**kwargs)

@@ -30,7 +30,5 @@ class StorageResource(dg.ConfigurableResource):
 
 def storage_resource_from_env() -> StorageResource:
     return StorageResource(
-        inbox_dir=str(settings.inbox_dir()),
-        archive_dir=str(settings.archive_dir()),
-        exports_dir=str(settings.exports_dir()),
+        inbox_dir=str(settings.inbox_dir()), archive_dir=str(settings.archive_dir()), exports_dir=str(settings.exports_dir())
     )

@@ -39,11 +39,7 @@ def open_duckdb(database: str, *, read_only: bool = False, config: dict | None =
     conn = backoff(
         fn=duckdb.connect,
         retry_on=(RuntimeError, duckdb.IOException),
-        kwargs={
-            "database": database,
-            "read_only": read_only,
-            "config": {"custom_user_agent": "of_scheduler", **(config or {})},
-        },
+        kwargs={"database": database, "read_only": read_only, "config": {"custom_user_agent": "of_scheduler", **(config or {})}},
         max_retries=10,
     )
     conn.execute("SET TimeZone = 'UTC'")
@@ -205,10 +201,7 @@ class WarehouseReader(dg.ConfigurableResource):
     api_endpoint: str | None = Field(default=None, description="tests only: BigQuery emulator endpoint")
 
     def read_table(
-        self,
-        schema: str,
-        table: str,
-        columns: Sequence[str] | None = None,
+        self, schema: str, table: str, columns: Sequence[str] | None = None,
         window: tuple[str, dt.datetime, dt.datetime] | None = None,
     ) -> pl.DataFrame | None:
         """The table (or only ``columns``; or only rows with ``start <= column < end`` for ``window = (column, start,
@@ -220,8 +213,7 @@ class WarehouseReader(dg.ConfigurableResource):
         conn = open_duckdb(self.database)
         try:
             exists = conn.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                [schema, table],
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
             ).fetchall()[0][0]
             if not exists:
                 return None
@@ -234,13 +226,8 @@ class WarehouseReader(dg.ConfigurableResource):
         finally:
             conn.close()
 
-    def _read_bigquery(
-        self,
-        schema: str,
-        table: str,
-        columns: Sequence[str] | None,
-        window: tuple[str, dt.datetime, dt.datetime] | None,
-    ) -> pl.DataFrame | None:
+    def _read_bigquery(self, schema: str, table: str, columns: Sequence[str] | None,
+                       window: tuple[str, dt.datetime, dt.datetime] | None) -> pl.DataFrame | None:
         from google.api_core.exceptions import NotFound
 
         from of_scheduler_assets.resources.bigquery import make_bigquery_client, read_table_as_polars
@@ -263,12 +250,9 @@ class WarehouseReader(dg.ConfigurableResource):
         try:
             dims = None
             if window is not None:
-                dims = [
-                    TablePartitionDimension(partition_expr=window[0], partitions=dg.TimeWindow(window[1], window[2]))
-                ]
-            return read_table_as_polars(
-                client, f"{self.project}.{schema}.{table}", columns=columns, partition_dimensions=dims
-            )
+                dims = [TablePartitionDimension(partition_expr=window[0], partitions=dg.TimeWindow(window[1], window[2]))]
+            return read_table_as_polars(client, f"{self.project}.{schema}.{table}", columns=columns,
+                                        partition_dimensions=dims)
         except NotFound:
             return None
         finally:

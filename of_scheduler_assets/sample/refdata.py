@@ -18,19 +18,7 @@ from .captions import single_line
 from .tos import tos_rules
 
 # The export names 26 columns, but rows hold only the 16 positional fields the product reads (10-ingestion §10.1).
-BANK_HEADER = [
-    *CURATED_POSITIONAL_FIELDS,
-    "tone",
-    "theme",
-    "explicitness",
-    "price_tier",
-    "last_used_ts",
-    "times_used",
-    "performance_score",
-    "notes",
-    "updated_ts",
-    "owner",
-]
+BANK_HEADER = [*CURATED_POSITIONAL_FIELDS, "tone", "theme", "explicitness", "price_tier", "last_used_ts", "times_used", "performance_score", "notes", "updated_ts", "owner"]
 LOGGER_HEADER = [
     "Preview",
     "Type",

@@ -16,9 +16,8 @@ _CREATED = dt.datetime(2026, 1, 1)
 
 def workbook_bytes(sheets: list[tuple[str, list[list]]]) -> bytes:
     buffer = io.BytesIO()
-    workbook = xlsxwriter.Workbook(
-        buffer, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
-    )
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+                                            "strings_to_urls": False})
     workbook.set_properties({"created": _CREATED})
     datetime_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     for name, rows in sheets:
