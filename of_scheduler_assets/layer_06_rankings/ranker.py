@@ -2,9 +2,9 @@
 
 Per page (pages in `username_page` order):
 
-1. candidates: the page's `feature_store` rows (latest `computed_date`, the first row per caption), read through an
-   index sorted by (`username_page`, `caption_id`), so that the kernel's index order is the caption_id order and the
-   caller's frame is never copied whole;
+1. candidates: the page's `feature_store` rows (latest `computed_date`, the first row per caption), gathered by the
+   page's row numbers (the caller's frame is never copied whole) and sorted by `caption_id`, so that the kernel's
+   index order is the caption_id order;
 2. slot-independent eligibility at `now` with `kernels.eligibility`: reuse (`now − last_used_ts_page`), agency-wide
    cooldown (`now − last_used_ts_any < cooldown_hours`) and fatigue from the feature rows; TOS / activity / media-only
    / explicitness from optional columns (`tos_flagged` or `tos_status`, `is_active`, `is_media_only`,
@@ -334,7 +334,7 @@ def rank_next24(
         if name in rows_at:
             rows_idx = page_rows["i"][rows_at[name]]
             pf = features[rows_idx].with_columns(rows_idx.cast(pl.Int64).alias("_src"))
-            pf = pf.sort("caption_id", maintain_order=True, nulls_last=True)
+            pf = pf.sort("caption_id", maintain_order=True)
             if "computed_date" in feat_cols:
                 pf = pf.filter(pl.col("computed_date") == pl.col("computed_date").max())
             # keep the first row of every caption (the rows are in caption_id order, ties in frame order)
