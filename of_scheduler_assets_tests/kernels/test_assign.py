@@ -105,15 +105,18 @@ def _agree(prob: dict):
     return got
 
 
+#: Hypothesis strategies of `_problem`'s size arguments.
+PROBLEM = {
+    "seed": st.integers(0, 2**32 - 1),
+    "P": st.integers(1, 4),
+    "max_a": st.integers(0, 12),
+    "max_s": st.integers(0, 8),
+    "n_captions": st.integers(12, 20),
+}
+
+
 @FEW
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    P=st.integers(1, 4),
-    max_a=st.integers(0, 12),
-    max_s=st.integers(0, 8),
-    M=st.integers(1, 6),
-    n_captions=st.integers(12, 20),
-)
+@given(**PROBLEM, M=st.integers(1, 6))
 def test_assign_primaries_matches_reference(seed, P, max_a, max_s, M, n_captions):
     kind, rows, greedy, pool, explored, prob, _, _ = _agree(
         _problem(np.random.default_rng(seed), P, max_a, max_s, M, n_captions)
@@ -213,13 +216,7 @@ def test_exploration_pick_probability_and_fallback_order():
 
 
 @FEW
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    P=st.integers(1, 4),
-    max_a=st.integers(0, 12),
-    max_s=st.integers(0, 8),
-    n_captions=st.integers(12, 20),
-)
+@given(**PROBLEM)
 def test_pair_kernels_match_reference(seed, P, max_a, max_s, n_captions):
     """`best_slots`, `final_ranges` and `pair_components` (the on-demand components the ranker reads instead of dense
     matrices) agree with the dense NumPy evaluation bit for bit."""
