@@ -177,6 +177,7 @@ class _Page:
     n_elig: np.ndarray | None = None
     best: np.ndarray | None = None  # best_slots result, n_days × A
     dayidx: np.ndarray | None = None  # local-date index of every slot
+    factors: tuple | None = None  # `_slot_factors` of the slots (set with the candidates)
 
     @property
     def n_cand(self) -> int:
@@ -381,8 +382,7 @@ def rank_next24(
     cross_row, cross_flags = _cross_page(pages, flat, captions.height)
 
     # ----------------------------------------------------------------- phase 3: global pass (§7.3, kernel 5.10)
-    out_rows = _global_pass(pages, flat, cross_row, cross_flags, recent_primaries, captions, top_m, cat_map,
-                            features, now_utc)  # fmt: skip
+    out_rows = _global_pass(pages, flat, cross_row, cross_flags, recent_primaries, captions, top_m, features, now_utc)
 
     # ---------------------------------------------------------------------------------------------- assemble
     rows: list[dict] = []
@@ -553,7 +553,7 @@ def _prepare_candidates(pg: _Page, pf: pl.DataFrame, captions: pl.DataFrame, fla
         mu_P=float(prow.get("mu_P") or 0.0),
         mu_open_P=float(prow.get("mu_open_P") or 0.0),
     )
-    is_ppv, allowed, slot_f = _slot_factors(pg, cat_map)
+    pg.factors = is_ppv, allowed, slot_f = _slot_factors(pg, cat_map)
     p_buy, p_open, novelty = G["p_buy"], G["p_open"], G["novelty"]
     pg.top_idx, _, pg.top1, pg.n_elig = score_slot(
         mask, c(G["cat_bits"]), c(p_buy), n_buy, c(q_bar), c(p_open), n_open, c(novelty), is_ppv, c(slot_f[:, 0]),
@@ -646,7 +646,6 @@ def _global_pass(
     recent_primaries: pl.DataFrame | None,
     captions: pl.DataFrame,
     top_m: int,
-    cat_map: dict[str, int],
     features: pl.DataFrame,
     now: dt.datetime,
 ) -> dict[tuple[str, int], list[dict]]:
@@ -716,7 +715,7 @@ def _global_pass(
                        1.0 if ncfg.diversity_enforce_ban else 0.0)  # fmt: skip
         if A_p[p] == 0:
             continue
-        is_ppv[lo:hi], allowed[lo:hi], slot_f[lo:hi] = _slot_factors(pg, cat_map)
+        is_ppv[lo:hi], allowed[lo:hi], slot_f[lo:hi] = pg.factors
         top_idx[lo:hi], n_elig[lo:hi] = pg.top_idx, pg.n_elig
     order = np.array([k[-1] for k in sorted(order_keys, key=lambda t: t[:4])], dtype=np.int64)
 

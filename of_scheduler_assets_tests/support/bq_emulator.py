@@ -20,13 +20,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from of_scheduler_assets_tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -144,23 +145,19 @@ def running_bqemulator(project: str = DEFAULT_PROJECT) -> Iterator[BqEmulator]:
 
 
 def _wait_until_ready(process: subprocess.Popen, port_file: Path, log_path: Path, project: str) -> str:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    endpoint: str | None = None
-    delay = 0.01
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
-            raise RuntimeError(f"bqemulator exited with code {process.returncode} during start-up:\n{tail}")
-        if endpoint is None and port_file.exists():
-            text = port_file.read_text().strip()
-            if text:
-                endpoint = f"http://127.0.0.1:{int(text)}"
-        if endpoint is not None and _answers(endpoint, project):
-            return endpoint
-        time.sleep(delay)  # polling interval, not a fixed wait
-        delay = min(delay * 1.5, 0.1)
-    tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
-    raise TimeoutError(f"bqemulator did not answer within {START_TIMEOUT_S:.0f}s:\n{tail}")
+    """The emulator's endpoint once it writes its port file and answers for `project`."""
+
+    def log_tail() -> str:
+        return log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
+
+    def endpoint() -> str | None:
+        text = port_file.read_text().strip() if port_file.exists() else ""
+        url = f"http://127.0.0.1:{int(text)}" if text else None
+        return url if url is not None and _answers(url, project) else None
+
+    return wait_for("bqemulator to answer", endpoint, process, START_TIMEOUT_S,
+                    lambda: f"bqemulator exited with code {process.returncode} during start-up:\n{log_tail()}",
+                    max_interval_s=0.1)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -30,18 +30,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import polars as pl
 import pytest
 
+from of_scheduler_assets_tests.support.waiting import wait_for
 from of_scheduler_assets_tests.support.world import generate_world, world_as_of, world_range_tags
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
@@ -74,23 +73,6 @@ DAGSTER_YAML = "\n".join([
 ])
 
 
-def poll(what: str, probe: Callable[[], Any], timeout_s: float, alive: Callable[[], str | None] = lambda: None) -> Any:
-    """``probe()`` until it returns something other than None, within ``timeout_s``; ``alive()`` names a fatal state."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.05
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        dead = alive()
-        if dead:
-            raise AssertionError(f"while waiting for {what}: {dead}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
-        time.sleep(delay)  # polling interval, not a fixed wait
-        delay = min(delay * 1.5, 1.0)
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -107,9 +89,7 @@ class DagsterDev:
     def log_tail(self, chars: int = 6000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
-    def exited(self) -> str | None:
-        if self.process.poll() is None:
-            return None
+    def exit_report(self) -> str:
         return f"dagster dev exited with code {self.process.returncode}:\n{self.log_tail()}"
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
@@ -172,7 +152,8 @@ def dagster_dev(env: dict[str, str], workdir: Path) -> Iterator[DagsterDev]:
                             world=Path(env["OF_SCHEDULER_HOME"]))
         try:
             try:
-                poll("the code location to load", lambda server=server: _location_loaded(server), START_TIMEOUT_S, server.exited)
+                wait_for("the code location to load", lambda server=server: _location_loaded(server), server.process,
+                         START_TIMEOUT_S, server.exit_report)  # fmt: skip
             except AssertionError:
                 if "address already in use" in server.log_tail().lower() and attempt < 2:
                     continue
@@ -308,7 +289,7 @@ def test_rank_captions_job_launched_from_the_ui_succeeds_and_ranks_the_world(ui)
         run = ui.graphql(RUN, {"runId": run_id})["runOrError"]
         return run if run.get("status") in TERMINAL else None
 
-    run = poll(f"run {run_id} of {JOB}", finished, RUN_TIMEOUT_S, ui.exited)
+    run = wait_for(f"run {run_id} of {JOB}", finished, ui.process, RUN_TIMEOUT_S, ui.exit_report)
     assert run["status"] == "SUCCESS", f"{JOB} run {run_id}: {run['status']}\n{ui.log_tail()}"
     assert run["jobName"] == JOB
 
