@@ -30,6 +30,7 @@ from of_scheduler_assets.layer_03_foundation.transforms import lifecycle_expr
 __all__ = [
     "METRIC_DICTIONARY",
     "PAGE_STATE_NOTES",
+    "dsum",
     "caption_performance_daily",
     "learning_signals_28d",
     "page_dow_hod_profile",
@@ -45,6 +46,31 @@ __all__ = [
     "tier_thresholds",
     "volume_boost_expr",
 ]
+
+
+# ------------------------------------------------------------------------------- reproducible float sums
+
+FIXED_SCALE = 2.0**64  # fixed-point unit of the reproducible sums: 2^-64
+
+
+def _fixed(expr: pl.Expr) -> pl.Expr:
+    """expr (null = 0) in fixed point: round(x × 2^64) as Int128 (exact for |x| < 2^63; larger values raise)."""
+    return (expr.fill_null(0.0).cast(pl.Float64) * FIXED_SCALE).round().cast(pl.Int128)
+
+
+def _unfixed(expr: pl.Expr) -> pl.Expr:
+    """A fixed-point (Int128) value back as Float64 (rounded once, to nearest)."""
+    return expr.cast(pl.Float64) * (1.0 / FIXED_SCALE)
+
+
+def dsum(expr: pl.Expr) -> pl.Expr:
+    """Σ expr (nulls = 0), bit-reproducible across runs, engines, thread counts and input row orders: every term is
+    rounded to a multiple of 2^-64 and the terms are added as Int128 integers, which is exact and associative, so
+    the order of the additions cannot matter. The result is the exact sum of the rounded terms, rounded once to
+    Float64 (as accurate as or more accurate than any ordered float sum). Valid while the terms and the sum stay
+    below 2^63 in absolute value (an overflowing term raises)."""
+    return _unfixed(_fixed(expr).sum())
+
 
 MONEY = pl.Decimal(12, 2)
 KEY_PC = ["username_page", "caption_id"]
@@ -630,10 +656,11 @@ def page_dow_hod_profile(
         return lf.group_by(keys).agg(
             pl.len().cast(pl.Int64).alias("send_events"),
             pl.col("sent").sum().cast(pl.Int64).alias("recipients"),
-            pl.col("_rev").sum().alias("revenue"),
-            (pl.col("sent") * pl.col("_w")).sum().alias("w_recipients"),
-            (pl.col("_rev") * pl.col("_w")).sum().alias("w_revenue"),
-            (pl.col("viewed") * pl.col("_w")).sum().alias("w_views"),
+            # reproducible sums: the temporal multiplier the ranker reads must not move from run to run
+            dsum(pl.col("_rev")).alias("revenue"),
+            dsum(pl.col("sent") * pl.col("_w")).alias("w_recipients"),
+            dsum(pl.col("_rev") * pl.col("_w")).alias("w_revenue"),
+            dsum(pl.col("viewed") * pl.col("_w")).alias("w_views"),
             pl.col("send_date_local").n_unique().cast(pl.Int32).alias("days_covered"),
         )
 
@@ -642,10 +669,8 @@ def page_dow_hod_profile(
         [pl.col("username_page"), pl.lit(None, pl.Int8).alias("dow_local"), pl.col("hod_local").cast(pl.Int8)]
     )
     page = lf.group_by("username_page").agg(
-        safe_div((pl.col("_rev") * pl.col("_w")).sum(), (pl.col("sent") * pl.col("_w")).sum()).alias("page_rps_mean"),
-        safe_div((pl.col("viewed") * pl.col("_w")).sum(), (pl.col("sent") * pl.col("_w")).sum()).alias(
-            "page_open_mean"
-        ),
+        safe_div(dsum(pl.col("_rev") * pl.col("_w")), dsum(pl.col("sent") * pl.col("_w"))).alias("page_rps_mean"),
+        safe_div(dsum(pl.col("viewed") * pl.col("_w")), dsum(pl.col("sent") * pl.col("_w"))).alias("page_open_mean"),
         (pl.lit(prior_sends) * pl.col("sent").filter(pl.col("_in_prior")).cast(pl.Float64).median())
         .fill_null(0.0)
         .alias("prior_k"),
@@ -753,8 +778,8 @@ def page_price_points(
             pl.len().cast(pl.Int64).alias("send_events"),
             pl.col("sent").sum().cast(pl.Int64).alias("recipients"),
             pl.col("purchased").sum().cast(pl.Int64).alias("purchases"),
-            (pl.col("sent") * pl.col("_w")).sum().alias("w_recipients"),
-            (pl.col("purchased") * pl.col("_w")).sum().alias("w_purchases"),
+            dsum(pl.col("sent") * pl.col("_w")).alias("w_recipients"),  # reproducible: β_P is fitted on these
+            dsum(pl.col("purchased") * pl.col("_w")).alias("w_purchases"),
         )
         .with_columns(pl.lit(as_of_date).alias("computed_date"))
     )

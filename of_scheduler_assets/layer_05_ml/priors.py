@@ -48,8 +48,11 @@ import polars as pl
 
 from of_scheduler_assets.layer_04_semantic.transforms import (
     _as_of,
+    _fixed,
     _in_window,
+    _unfixed,
     _weight,
+    dsum,
     page_price_points,
     page_price_profile,
     safe_div,
@@ -61,28 +64,6 @@ __all__ = ["CAPTION_LIFT_COLUMNS", "CAPTION_PRIOR_COLUMNS", "PAGE_PRIOR_COLUMNS"
 
 KEY_PC = ["username_page", "caption_id"]
 DEFAULT_PPV_PRICE = 10.0
-
-
-FIXED_SCALE = 2.0**64  # fixed-point unit of the reproducible sums: 2^-64
-
-
-def _fixed(expr: pl.Expr) -> pl.Expr:
-    """expr (null = 0) in fixed point: round(x × 2^64) as Int128 (exact for |x| < 2^63; larger values raise)."""
-    return (expr.fill_null(0.0).cast(pl.Float64) * FIXED_SCALE).round().cast(pl.Int128)
-
-
-def _unfixed(expr: pl.Expr) -> pl.Expr:
-    """A fixed-point (Int128) value back as Float64 (rounded once, to nearest)."""
-    return expr.cast(pl.Float64) * (1.0 / FIXED_SCALE)
-
-
-def dsum(expr: pl.Expr) -> pl.Expr:
-    """Σ expr (nulls = 0), bit-reproducible across runs, engines, thread counts and input row orders: every term is
-    rounded to a multiple of 2^-64 and the terms are added as Int128 integers, which is exact and associative, so
-    the order of the additions cannot matter. The result is the exact sum of the rounded terms, rounded once to
-    Float64 (as accurate as or more accurate than any ordered float sum). Valid while the terms and the sum stay
-    below 2^63 in absolute value (an overflowing term raises)."""
-    return _unfixed(_fixed(expr).sum())
 
 
 def eb_smooth(x: pl.Expr, n: pl.Expr, mu: pl.Expr, nu: pl.Expr) -> pl.Expr:

@@ -152,6 +152,34 @@ def test_price_points_whole_dollars_and_decay():
     assert r["w_purchases"] == pytest.approx(4 * 0.5 + 2)
 
 
+def test_weighted_sums_of_the_profiles_do_not_depend_on_row_order():
+    """β_P is fitted on the price points' w_recipients / w_purchases and the ranker reads the day-of-week × hour
+    temporal multiplier; a re-run must reproduce both bit for bit: the decayed sums are order-free (reproducible
+    sums), so any permutation of the fact gives the same bits."""
+    as_of = dt.datetime(2025, 9, 15, 14, tzinfo=dt.UTC)
+    rng = np.random.default_rng(11)
+    rows = [
+        dict(username_page=A, sending_ts_utc=ts(2025, 9, 15, 13) - dt.timedelta(minutes=int(m)), sent=int(s),
+             viewed=int(s) // 3, purchased=int(b), price=float(p), earnings=round(int(b) * float(p), 2))
+        # 56 days x 2 hours: ~28 sends per day-of-week x hour cell, weights varying by day
+        for m, s, b, p in zip(rng.integers(0, 56, 400) * 1440 + rng.integers(0, 2, 400) * 60,
+                              rng.integers(50, 5_000, 400), rng.integers(0, 40, 400), rng.choice([9.99, 14.99], 400),
+                              strict=True)
+    ]  # fmt: skip
+    f = make_fact(rows)
+    keys = ["username_page", "dow_local", "hod_local"]
+    want = page_price_points(f, as_of)
+    want_tm = page_dow_hod_profile(f, as_of).sort(keys, nulls_last=True)
+    for seed in range(5):
+        shuffled = f.sample(fraction=1.0, shuffle=True, seed=seed)
+        got = page_price_points(shuffled, as_of)
+        assert got["w_recipients"].to_list() == want["w_recipients"].to_list()
+        assert got["w_purchases"].to_list() == want["w_purchases"].to_list()
+        got_tm = page_dow_hod_profile(shuffled, as_of).sort(keys, nulls_last=True)
+        for c in ("w_recipients", "w_revenue", "temporal_multiplier"):
+            assert got_tm[c].to_list() == want_tm[c].to_list(), c
+
+
 def volume_world():
     rows = []
     # 2025-09-27: 2 PPVs (first 10, last 6); rows given out of time order on purpose
